@@ -1,0 +1,63 @@
+"""Model-free stand-ins: nodes with the parameters of real video models that run on a CPU in seconds.
+
+They let the demo and the tests drive every path (submit, progress, outputs, join) without a GPU or model files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+from comfy_api.latest import io
+
+
+def _prompt_palette(prompt: str) -> torch.Tensor:
+    """Two RGB colours derived from the prompt, so different prompts give visibly different videos."""
+    digest = hashlib.sha256(prompt.encode("utf-8")).digest()
+    return torch.tensor([[digest[i] / 255.0 for i in range(3)], [digest[i] / 255.0 for i in range(3, 6)]])
+
+
+def render_standin(prompt: str, seed: int, width: int, height: int, frames: int) -> torch.Tensor:
+    """[frames, height, width, 3] floats in 0..1: a gradient, drifting stripes and a moving disk."""
+    palette = _prompt_palette(prompt)
+    gen = torch.Generator().manual_seed(seed)
+    angle, phase, speed = (torch.rand(3, generator=gen) * torch.tensor([math.pi, 2 * math.pi, 0.08]) + 0.02).tolist()
+    ys = torch.linspace(0, 1, height).view(height, 1, 1)
+    xs = torch.linspace(0, 1, width).view(1, width, 1)
+    base = palette[0] * (1 - ys) + palette[1] * ys  # [H, 1, 3]
+    out = torch.empty(frames, height, width, 3)
+    for t in range(frames):
+        wave = torch.sin(2 * math.pi * (xs * math.cos(angle) + ys * math.sin(angle)) * 6 - phase - 2 * math.pi * speed * t)
+        cx = 0.5 + 0.35 * math.cos(phase + 0.05 * t)
+        cy = 0.5 + 0.3 * math.sin(phase * 1.3 + 0.07 * t)
+        disk = (((xs - cx) * width / height) ** 2 + (ys - cy) ** 2 < 0.02).float()
+        out[t] = (base * (0.75 + 0.2 * wave) * (1 - disk) + disk).clamp(0, 1)
+    return out
+
+
+class VidfarmStandInVideo(io.ComfyNode):
+    """A text-to-video stand-in: the same inputs as a video model, a deterministic moving pattern out."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VidfarmStandInVideo",
+            display_name="Stand-in video (model-free)",
+            category="vidfarm/testing",
+            description="Model-free stand-in for a text-to-video model: frames derived from the prompt and seed. "
+                        "For demos and tests on machines without a GPU.",
+            inputs=[
+                io.String.Input("prompt", multiline=True, default="a paper boat drifting down a rainy street",
+                                tooltip="Chooses the colours; any text works."),
+                io.Int.Input("seed", default=0, min=0, max=2**63 - 1, tooltip="Chooses the motion."),
+                io.Int.Input("width", default=512, min=16, max=8192, step=8, tooltip="Frame width in pixels."),
+                io.Int.Input("height", default=288, min=16, max=8192, step=8, tooltip="Frame height in pixels."),
+                io.Int.Input("frames", default=49, min=1, max=4096, tooltip="Number of frames to make."),
+            ],
+            outputs=[io.Image.Output("images", tooltip="The frames as an IMAGE batch.")],
+        )
+
+    @classmethod
+    def execute(cls, prompt: str, seed: int, width: int, height: int, frames: int) -> io.NodeOutput:
+        return io.NodeOutput(render_standin(prompt, seed, width, height, frames))

@@ -1,0 +1,122 @@
+"""The `vidfarm` command: list and validate workflows, run one on a ComfyUI server.
+
+    vidfarm workflows list
+    vidfarm workflows validate [NAME ...] [--server URL | --object-info FILE]
+    vidfarm run NAME [--set key=value ...] [--image FILE] [--server URL] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.errors import VidfarmError
+from vidfarm.local_comfy import REPO
+from vidfarm.workflow.check import check_declaration, load_object_info
+from vidfarm.workflow.declaration import find_declaration, find_declarations
+
+WORKFLOWS_DIR = REPO / "workflows"
+SNAPSHOT = REPO / "workflows" / "object_info" / "comfyui-0.3.75-vidfarm.json"
+
+
+def _client(args: argparse.Namespace) -> ComfyClient:
+    return ComfyClient(args.server, token=args.token or os.environ.get("VIDFARM_COMFY_TOKEN") or None)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for d in find_declarations(args.dir):
+        size = sum(m.size for m in d.models) / 1e9
+        needs = "model-free" if d.model_free else f"{len(d.models)} model files, {size:.1f} GB"
+        print(f"{d.name:<22} {d.kind:<6} {needs:<32} {d.title}")
+        print(f"{'':<29} parameters: {', '.join(d.parameters)}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    declarations = [find_declaration(args.dir, n) for n in args.names] or find_declarations(args.dir)
+    if args.server:
+        object_info, source = _client(args).object_info(), args.server
+    else:
+        object_info, source = load_object_info(args.object_info), str(args.object_info)
+    print(f"checking against {source} ({len(object_info)} node classes)")
+    failed = 0
+    for declaration in declarations:
+        report = check_declaration(declaration, object_info, models_present=bool(args.server))
+        print("\n".join(report.lines()))
+        failed += not report.ok
+    return 1 if failed else 0
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise VidfarmError(f"--set {pair!r} must look like key=value")
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    return values
+
+
+def print_progress(progress: Progress) -> None:
+    node = f" {progress.node_class or ''}" if progress.node_id else ""
+    steps = f" step {progress.step}/{progress.steps}" if progress.steps else ""
+    print(f"\r[{progress.fraction:5.0%}] {progress.stage}{node}{steps}".ljust(70), end="", file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    declaration = find_declaration(args.dir, args.name)
+    values = _parse_sets(args.set)
+    client = _client(args)
+    if args.image:
+        values["image"] = client.upload_image(args.image)
+    graph = declaration.fill(declaration.graph(), values)
+    result = PromptRun(client, graph, dest_dir=args.out, on_progress=print_progress).wait()
+    print(file=sys.stderr)
+    for output in result.outputs:
+        info = output.info
+        print(f"{output.path}  {info.kind} {info.width}x{info.height} {info.frames} frames {info.fps:g} fps")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidfarm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--dir", type=Path, default=WORKFLOWS_DIR, help="workflows folder")
+    sub = parser.add_subparsers(dest="command", required=True)
+    workflows = sub.add_parser("workflows", help="list or validate workflows").add_subparsers(dest="action", required=True)
+    workflows.add_parser("list", help="list workflows and their parameters").set_defaults(func=cmd_list)
+    validate = workflows.add_parser("validate", help="check workflows against a server's /object_info")
+    validate.add_argument("names", nargs="*")
+    validate.add_argument("--server", help="ComfyUI URL (default: the saved 0.3.75 snapshot)")
+    validate.add_argument("--object-info", type=Path, default=SNAPSHOT)
+    validate.add_argument("--token", default=None)
+    validate.set_defaults(func=cmd_validate)
+    run = sub.add_parser("run", help="run a workflow on a ComfyUI server and save its outputs")
+    run.add_argument("name")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--image", help="input image for image-to-video workflows")
+    run.add_argument("--server", default="http://127.0.0.1:8188")
+    run.add_argument("--token", default=None)
+    run.add_argument("--out", type=Path, default=Path("outputs"))
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except VidfarmError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""One error hierarchy for vidfarm; every message says what went wrong and what to do.
+
+    VidfarmError
+    ├── WorkflowError              a workflow file or graph cannot be used
+    │   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
+    ├── InputImageError            an image to upload is not an image, or too big
+    └── ComfyError                 talking to a ComfyUI server
+        ├── ServerUnreachable      connection refused / timed out for longer than allowed
+        ├── AuthRejected           401/403: wrong or missing token
+        ├── PromptRejected         /prompt said no (400, or 200 with node_errors): carries Problems
+        ├── ExecutionFailed        the prompt ran and a node raised
+        ├── ExecutionInterrupted   the prompt was interrupted / cancelled
+        ├── PromptLost             the server forgot the prompt (restart) and the re-submission was lost too
+        └── OutputInvalid          an output file is missing, empty or does not decode
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a workflow cannot run, in ComfyUI's own vocabulary (`type` is ComfyUI's error type)."""
+
+    node_id: str
+    class_type: str
+    type: str
+    input_name: str | None
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        where = f"node {self.node_id} ({self.class_type})"
+        if self.input_name:
+            where += f" input '{self.input_name}'"
+        text = f"{where}: {self.message}"
+        return f"{text} - {self.fix}" if self.fix else text
+
+
+class VidfarmError(Exception):
+    """Base of every error vidfarm raises on purpose."""
+
+
+class WorkflowError(VidfarmError):
+    """A workflow file or graph cannot be used as it is."""
+
+
+def _problem_lines(problems: list[Problem]) -> str:
+    return "\n".join(f"  - {p}" for p in problems)
+
+
+class WorkflowInvalid(WorkflowError):
+    def __init__(self, name: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"workflow {name} cannot run on this server:\n{_problem_lines(problems)}")
+
+
+class InputImageError(VidfarmError):
+    """An input image is unreadable, of the wrong type or too big."""
+
+
+class ComfyError(VidfarmError):
+    """Something went wrong talking to a ComfyUI server."""
+
+
+class ServerUnreachable(ComfyError):
+    pass
+
+
+class AuthRejected(ComfyError):
+    pass
+
+
+class PromptRejected(ComfyError):
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        detail = f"\n{_problem_lines(problems)}" if problems else ""
+        super().__init__(f"{message}{detail}")
+
+
+class ExecutionFailed(ComfyError):
+    def __init__(self, message: str, *, node_id: str | None = None, node_type: str | None = None) -> None:
+        self.node_id = node_id
+        self.node_type = node_type
+        super().__init__(message)
+
+
+class ExecutionInterrupted(ComfyError):
+    pass
+
+
+class PromptLost(ComfyError):
+    pass
+
+
+class OutputInvalid(ComfyError):
+    pass

@@ -1,0 +1,1 @@
+"""Workflows: API-format graphs, their parameter declarations, and checks against /object_info."""
