@@ -1,0 +1,132 @@
+"""Cancel, crash and restart, servers that ignore our ids, tokens, dead sockets, cache hits - all for real."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import declaration
+from tests.fakes.proxies import TEST_TOKEN, LegacyIdsProxy, NoSocketProxy, start_proxy
+from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.errors import AuthRejected, ExecutionInterrupted
+from vidfarm.local_comfy import LocalComfy
+from vidfarm.token_proxy import TokenProxy
+
+
+def slow_graph(seed: int = 1) -> dict:
+    d = declaration("test_slow_cpu")
+    return d.fill(d.graph(), {"seed": seed})
+
+
+def wait_until(predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def quick_graph(seed: int = 0) -> dict:
+    d = declaration("standin_image")
+    return d.fill(d.graph(), {"seed": seed, "count": 1, "width": 32, "height": 32})
+
+
+def test_cancel_running_prompt_stops_it(client: ComfyClient, tmp_path: Path) -> None:
+    run = PromptRun(client, slow_graph(seed=11), dest_dir=tmp_path).start()
+    wait_until(lambda: run.prompt_id in client.queue()[0])
+    began = time.monotonic()
+    run.cancel()
+    with pytest.raises(ExecutionInterrupted):
+        run.wait()
+    assert time.monotonic() - began < 15  # an ImageBlur node cannot stop mid-node (transcript §11)
+    wait_until(lambda: client.queue() == ([], []), timeout=30)
+    assert not any(tmp_path.iterdir())
+
+
+def test_cancel_pending_prompt_leaves_the_running_one_alone(client: ComfyClient, tmp_path: Path) -> None:
+    first = PromptRun(client, slow_graph(seed=12), dest_dir=tmp_path / "a").start()
+    wait_until(lambda: first.prompt_id in client.queue()[0])
+    second = PromptRun(client, quick_graph(seed=5), dest_dir=tmp_path / "b").start()
+    assert second.prompt_id in client.queue()[1]
+    second.cancel()
+    with pytest.raises(ExecutionInterrupted, match="cancelled before it finished"):
+        second.wait()
+    assert first.prompt_id in client.queue()[0]
+    first.cancel()
+    with pytest.raises(ExecutionInterrupted):
+        first.wait()
+
+
+def test_worker_killed_mid_run_and_restarted(own_server: LocalComfy, tmp_path: Path) -> None:
+    client = ComfyClient(own_server.url)
+    seen: list[Progress] = []
+    run = PromptRun(client, slow_graph(seed=21), dest_dir=tmp_path, poll_interval=0.5,
+                    on_progress=lambda p: seen.append(Progress(**vars(p)))).start()
+    wait_until(lambda: run.prompt_id in client.queue()[0])
+    result: dict[str, object] = {}
+    waiter = threading.Thread(target=lambda: result.update(r=run.wait()))
+    waiter.start()
+    own_server.kill()
+    own_server.start()
+    restarted_at = time.monotonic()
+    wait_until(lambda: any(p.stage == "resubmitted" for p in seen), timeout=30)
+    noticed_after = time.monotonic() - restarted_at
+    waiter.join(timeout=120)
+    done = result["r"]
+    assert done.resubmitted and done.prompt_id == run.prompt_id  # same recorded id, posted again once
+    assert noticed_after < 5, f"took {noticed_after:.1f} s to notice the lost prompt"
+    assert done.first("image").info.width == 1024
+
+
+def test_server_that_ignores_client_prompt_ids(client: ComfyClient, comfy_server: LocalComfy, tmp_path: Path) -> None:
+    proxy = start_proxy(LegacyIdsProxy, comfy_server.url)
+    try:
+        legacy = ComfyClient(proxy.url, token=TEST_TOKEN)
+        run = PromptRun(legacy, quick_graph(seed=31), dest_dir=tmp_path)
+        chosen = run.prompt_id
+        result = run.wait()
+        assert result.prompt_id != chosen and run.prompt_id == result.prompt_id
+        assert client.history(result.prompt_id) is not None  # the server's own id is the one recorded
+        assert len(result.outputs) == 1
+    finally:
+        proxy.stop()
+
+
+def test_token_on_http_and_websocket(comfy_server: LocalComfy, tmp_path: Path) -> None:
+    proxy = start_proxy(TokenProxy, comfy_server.url)
+    try:
+        for bad in (None, "wrong-token-wrong-token"):
+            with pytest.raises(AuthRejected, match="token is missing or wrong"):
+                ComfyClient(proxy.url, token=bad).system_stats()
+        seen: list[Progress] = []
+        good = ComfyClient(proxy.url, token=TEST_TOKEN)
+        d = declaration("standin_t2v")
+        graph = d.fill(d.graph(), {"frames": 6, "width": 64, "height": 64})
+        result = PromptRun(good, graph, dest_dir=tmp_path, on_progress=lambda p: seen.append(Progress(**vars(p)))).wait()
+        assert result.first("video").info.frames == 6
+        # node-level progress only arrives over the socket, so the socket got through the proxy with the token
+        assert any(p.node_class == "VidfarmStandInVideo" for p in seen)
+    finally:
+        proxy.stop()
+
+
+def test_polling_alone_finishes_when_the_socket_is_refused(comfy_server: LocalComfy, tmp_path: Path) -> None:
+    proxy = start_proxy(NoSocketProxy, comfy_server.url)
+    try:
+        client = ComfyClient(proxy.url, token=TEST_TOKEN)
+        result = PromptRun(client, quick_graph(seed=41), dest_dir=tmp_path, poll_interval=0.3).wait()
+        assert len(result.outputs) == 1
+    finally:
+        proxy.stop()
+
+
+def test_identical_graph_is_made_unique_so_new_files_are_written(client: ComfyClient, tmp_path: Path) -> None:
+    graph = quick_graph(seed=51)
+    first = PromptRun(client, graph, dest_dir=tmp_path / "1", unique=False).wait()
+    cached = PromptRun(client, graph, dest_dir=tmp_path / "2", unique=False).wait()
+    assert cached.reused_outputs  # the trap: history points at the first run's file (transcript §7)
+    fresh = PromptRun(client, graph, dest_dir=tmp_path / "3").wait()
+    assert not fresh.reused_outputs
+    assert fresh.outputs[0].path.name != first.outputs[0].path.name or fresh.outputs[0].path != first.outputs[0].path
