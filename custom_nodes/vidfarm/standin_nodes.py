@@ -28,7 +28,9 @@ def render_standin(prompt: str, seed: int, width: int, height: int, frames: int)
     base = palette[0] * (1 - ys) + palette[1] * ys  # [H, 1, 3]
     out = torch.empty(frames, height, width, 3)
     for t in range(frames):
-        wave = torch.sin(2 * math.pi * (xs * math.cos(angle) + ys * math.sin(angle)) * 6 - phase - 2 * math.pi * speed * t)
+        wave = torch.sin(
+            2 * math.pi * (xs * math.cos(angle) + ys * math.sin(angle)) * 6 - phase - 2 * math.pi * speed * t
+        )
         cx = 0.5 + 0.35 * math.cos(phase + 0.05 * t)
         cy = 0.5 + 0.3 * math.sin(phase * 1.3 + 0.07 * t)
         disk = (((xs - cx) * width / height) ** 2 + (ys - cy) ** 2 < 0.02).float()
@@ -46,13 +48,17 @@ class VidfarmStandInVideo(io.ComfyNode):
             display_name="Stand-in video (model-free)",
             category="vidfarm/testing",
             description="Model-free stand-in for a text-to-video model: frames derived from the prompt and seed. "
-                        "For demos and tests on machines without a GPU.",
+            "For demos and tests on machines without a GPU.",
             inputs=[
-                io.String.Input("prompt", multiline=True, default="a paper boat drifting down a rainy street",
-                                tooltip="Chooses the colours; any text works."),
+                io.String.Input(
+                    "prompt",
+                    multiline=True,
+                    default="a paper boat drifting down a rainy street",
+                    tooltip="Chooses the colours; any text works.",
+                ),
                 io.Int.Input("seed", default=0, min=0, max=2**63 - 1, tooltip="Chooses the motion."),
-                io.Int.Input("width", default=512, min=16, max=8192, step=8, tooltip="Frame width in pixels."),
-                io.Int.Input("height", default=288, min=16, max=8192, step=8, tooltip="Frame height in pixels."),
+                io.Int.Input("width", default=512, min=16, max=8192, step=2, tooltip="Frame width in pixels (even, for video encoders)."),
+                io.Int.Input("height", default=288, min=16, max=8192, step=2, tooltip="Frame height in pixels (even, for video encoders)."),
                 io.Int.Input("frames", default=49, min=1, max=4096, tooltip="Number of frames to make."),
             ],
             outputs=[io.Image.Output("images", tooltip="The frames as an IMAGE batch.")],

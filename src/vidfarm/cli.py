@@ -1,8 +1,8 @@
 """The `vidfarm` command: list and validate workflows, run one on a ComfyUI server.
 
-    vidfarm workflows list
-    vidfarm workflows validate [NAME ...] [--server URL | --object-info FILE]
-    vidfarm run NAME [--set key=value ...] [--image FILE] [--server URL] [--out DIR]
+vidfarm workflows list
+vidfarm workflows validate [NAME ...] [--server URL | --object-info FILE]
+vidfarm run NAME [--set key=value ...] [--image FILE] [--server URL] [--out DIR]
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from vidfarm.workflow.check import check_declaration, load_object_info
 from vidfarm.workflow.declaration import find_declaration, find_declarations
 
 WORKFLOWS_DIR = REPO / "workflows"
-SNAPSHOT = REPO / "workflows" / "object_info" / "comfyui-0.3.75-vidfarm.json"
+STOCK_SNAPSHOT = REPO / "workflows" / "object_info" / "comfyui-0.3.75.json"  # captured from a real server
+SNAPSHOT = REPO / "workflows" / "object_info" / "comfyui-0.3.75-vidfarm.json"  # the same plus the node pack
 
 
 def _client(args: argparse.Namespace) -> ComfyClient:
@@ -52,6 +53,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """Refresh the saved /object_info: the stock 0.3.75 snapshot plus the node pack as a live server shows it."""
+    from vidfarm.local_comfy import LocalComfy
+
+    with LocalComfy(REPO / ".vidfarm" / "snapshot-comfy") as comfy:
+        live = ComfyClient(comfy.url).object_info()
+    merged = load_object_info(STOCK_SNAPSHOT)
+    merged.update({name: spec for name, spec in live.items() if name.startswith("Vidfarm")})
+    SNAPSHOT.write_text(json.dumps(merged, sort_keys=True))
+    print(f"wrote {SNAPSHOT} ({len(merged)} node classes)")
+    return 0
+
+
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for pair in pairs:
@@ -68,7 +82,12 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
 def print_progress(progress: Progress) -> None:
     node = f" {progress.node_class or ''}" if progress.node_id else ""
     steps = f" step {progress.step}/{progress.steps}" if progress.steps else ""
-    print(f"\r[{progress.fraction:5.0%}] {progress.stage}{node}{steps}".ljust(70), end="", file=sys.stderr, flush=True)
+    print(
+        f"\r[{progress.fraction:5.0%}] {progress.stage}{node}{steps}".ljust(70),
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -90,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidfarm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--dir", type=Path, default=WORKFLOWS_DIR, help="workflows folder")
     sub = parser.add_subparsers(dest="command", required=True)
-    workflows = sub.add_parser("workflows", help="list or validate workflows").add_subparsers(dest="action", required=True)
+    workflows = sub.add_parser("workflows", help="list or validate workflows").add_subparsers(
+        dest="action", required=True
+    )
     workflows.add_parser("list", help="list workflows and their parameters").set_defaults(func=cmd_list)
     validate = workflows.add_parser("validate", help="check workflows against a server's /object_info")
     validate.add_argument("names", nargs="*")
@@ -98,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--object-info", type=Path, default=SNAPSHOT)
     validate.add_argument("--token", default=None)
     validate.set_defaults(func=cmd_validate)
+    workflows.add_parser("snapshot", help="refresh the saved /object_info after changing the node pack").set_defaults(
+        func=cmd_snapshot
+    )
     run = sub.add_parser("run", help="run a workflow on a ComfyUI server and save its outputs")
     run.add_argument("name")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

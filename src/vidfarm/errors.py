@@ -1,17 +1,17 @@
 """One error hierarchy for vidfarm; every message says what went wrong and what to do.
 
-    VidfarmError
-    ├── WorkflowError              a workflow file or graph cannot be used
-    │   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
-    ├── InputImageError            an image to upload is not an image, or too big
-    └── ComfyError                 talking to a ComfyUI server
-        ├── ServerUnreachable      connection refused / timed out for longer than allowed
-        ├── AuthRejected           401/403: wrong or missing token
-        ├── PromptRejected         /prompt said no (400, or 200 with node_errors): carries Problems
-        ├── ExecutionFailed        the prompt ran and a node raised
-        ├── ExecutionInterrupted   the prompt was interrupted / cancelled
-        ├── PromptLost             the server forgot the prompt (restart) and the re-submission was lost too
-        └── OutputInvalid          an output file is missing, empty or does not decode
+VidfarmError
+├── WorkflowError              a workflow file or graph cannot be used
+│   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
+├── InputImageError            an image to upload is not an image, or too big
+└── ComfyError                 talking to a ComfyUI server
+    ├── ServerUnreachable      connection refused / timed out for longer than allowed
+    ├── AuthRejected           401/403: wrong or missing token
+    ├── PromptRejected         /prompt said no (400, or 200 with node_errors): carries Problems
+    ├── ExecutionFailed        the prompt ran and a node raised
+    ├── ExecutionInterrupted   the prompt was interrupted / cancelled
+    ├── PromptLost             the server forgot the prompt (restart) and the re-submission was lost too
+    └── OutputInvalid          an output file is missing, empty or does not decode
 """
 
 from __future__ import annotations

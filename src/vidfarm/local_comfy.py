@@ -36,8 +36,14 @@ def free_port() -> int:
 class LocalComfy:
     """A ComfyUI process on 127.0.0.1 (CPU), bound to loopback only: ComfyUI has no auth of its own."""
 
-    def __init__(self, base_dir: str | Path, *, port: int | None = None, install_dir: str | Path | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        base_dir: str | Path,
+        *,
+        port: int | None = None,
+        install_dir: str | Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.install_dir = Path(install_dir) if install_dir else default_install_dir()
         self.base_dir = Path(base_dir).resolve()
         self.port = port or free_port()
@@ -68,13 +74,29 @@ class LocalComfy:
     def start(self, *, ready_timeout: float = 120.0) -> LocalComfy:
         python = self._check_install()
         self.prepare()
-        args = [str(python), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-                "--base-directory", str(self.base_dir), "--disable-auto-launch", *self.extra_args]
+        args = [
+            str(python),
+            "main.py",
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--base-directory",
+            str(self.base_dir),
+            "--disable-auto-launch",
+            *self.extra_args,
+        ]
         with self.log_path.open("wb") as log:
             # Popen runs python directly (no shell), so signals reach ComfyUI itself (comfyui.md §9).
-            self.process = subprocess.Popen(args, cwd=self.install_dir / "comfyui", stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.process = subprocess.Popen(
+                args,
+                cwd=self.install_dir / "comfyui",
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         self.wait_ready(ready_timeout)
         self.check_node_pack()
         return self
@@ -91,8 +113,10 @@ class LocalComfy:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise ComfyError(f"ComfyUI on port {self.port} exited at start (code {self.process.returncode}); "
-                                 f"last log lines:\n{self.log_tail()}")
+                raise ComfyError(
+                    f"ComfyUI on port {self.port} exited at start (code {self.process.returncode}); "
+                    f"last log lines:\n{self.log_tail()}"
+                )
             try:
                 if requests.get(self.url + "/system_stats", timeout=2).status_code == 200:
                     return

@@ -53,8 +53,15 @@ def _probe_video(path: Path, size: int) -> MediaInfo:
             stream = container.streams.video[0]
             frames = sum(1 for _ in container.decode(stream))
             rate = stream.average_rate or stream.base_rate or Fraction(0)
-            return MediaInfo("video", stream.codec_context.width, stream.codec_context.height, frames,
-                             float(rate), stream.codec_context.name, size)
+            return MediaInfo(
+                "video",
+                stream.codec_context.width,
+                stream.codec_context.height,
+                frames,
+                float(rate),
+                stream.codec_context.name,
+                size,
+            )
     except (av.FFmpegError, IndexError) as exc:
         raise OutputInvalid(f"{path.name} does not decode as video: {exc}") from None
 
@@ -81,7 +88,8 @@ def check_upload_image(path: str | Path, *, max_bytes: int) -> str:
     if size > max_bytes:
         raise InputImageError(
             f"image {path.name} is {size / 1e6:.1f} MB; the server accepts at most {max_bytes / 1e6:.0f} MB - "
-            "send a smaller or more compressed image")
+            "send a smaller or more compressed image"
+        )
     try:
         with Image.open(path) as image:
             if image.format not in UPLOAD_FORMATS:

@@ -20,7 +20,9 @@ from vidfarm.workflow.validate import combo_options, input_specs
 WORKFLOWS_DIR = REPO / "workflows"
 
 
-def connect(url: str = "", token: str = "", *, base_dir: str | Path | None = None) -> tuple[ComfyClient, LocalComfy | None]:
+def connect(
+    url: str = "", token: str = "", *, base_dir: str | Path | None = None
+) -> tuple[ComfyClient, LocalComfy | None]:
     """A client for `url`, or - when url is empty - for a ComfyUI started here on the CPU (the embedded default)."""
     if url:
         return ComfyClient(url, token=token or None), None
@@ -36,15 +38,25 @@ def server_summary(client: ComfyClient) -> dict[str, Any]:
         "url": client.url,
         "comfyui_version": features.version or "unknown (a 2024 build)",
         "jobs_api": features.jobs_api,
-        "devices": [f"{d.get('name')} ({d.get('type')}, {d.get('vram_total', 0) / 2**30:.1f} GiB)"
-                    for d in stats.get("devices", [])],
+        "devices": [
+            f"{d.get('name')} ({d.get('type')}, {d.get('vram_total', 0) / 2**30:.1f} GiB)"
+            for d in stats.get("devices", [])
+        ],
         "node_classes": len(info),
         "vidfarm_nodes": sorted(n for n in info if n.startswith("Vidfarm")),
         "categories": Counter(str(v.get("category", "")).split("/")[0] for v in info.values()).most_common(12),
     }
 
 
-MODEL_FOLDERS = ("checkpoints", "diffusion_models", "text_encoders", "vae", "loras", "upscale_models", "clip_vision")
+MODEL_FOLDERS = (
+    "checkpoints",
+    "diffusion_models",
+    "text_encoders",
+    "vae",
+    "loras",
+    "upscale_models",
+    "clip_vision",
+)
 
 
 def model_files(client: ComfyClient, folders: tuple[str, ...] = MODEL_FOLDERS) -> dict[str, list[str]]:
@@ -62,7 +74,7 @@ class WorkflowInputs:
     def apply(self, values: dict[str, Any]) -> Graph:
         if self.declaration:
             return self.declaration.fill(self.graph, values)
-        filled = json.loads(json.dumps(self.graph))
+        filled: Graph = json.loads(json.dumps(self.graph))
         for name, value in values.items():
             node_id, _, input_name = name.partition(".")
             filled[node_id]["inputs"][input_name] = value
@@ -84,8 +96,16 @@ def load_workflow(name_or_path: str, object_info: dict[str, Any]) -> WorkflowInp
 
 
 def _declared_fields(declaration: Declaration) -> dict[str, dict[str, Any]]:
-    return {name: {"type": p.type, "default": p.default, "min": p.minimum, "max": p.maximum,
-                   "options": list(p.options)} for name, p in declaration.parameters.items()}
+    return {
+        name: {
+            "type": p.type,
+            "default": p.default,
+            "min": p.minimum,
+            "max": p.maximum,
+            "options": list(p.options),
+        }
+        for name, p in declaration.parameters.items()
+    }
 
 
 def _literal_fields(graph: Graph, object_info: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -99,8 +119,13 @@ def _literal_fields(graph: Graph, object_info: dict[str, Any]) -> dict[str, dict
             options = combo_options(spec) or []
             limits = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
             kind = "choice" if options else {"INT": "int", "FLOAT": "float", "BOOLEAN": "bool"}.get(spec[0], "string")
-            fields[f"{node_id}.{input_name}"] = {"type": kind, "default": value, "min": limits.get("min"),
-                                                 "max": limits.get("max"), "options": options}
+            fields[f"{node_id}.{input_name}"] = {
+                "type": kind,
+                "default": value,
+                "min": limits.get("min"),
+                "max": limits.get("max"),
+                "options": options,
+            }
     return fields
 
 
@@ -125,16 +150,31 @@ def _widget(widgets: Any, name: str, spec: dict[str, Any], value: Any) -> Any:
     layout = widgets.Layout(width="600px")
     kind = spec["type"]
     if kind == "choice" and spec["options"]:
-        return widgets.Dropdown(options=spec["options"], value=value if value in spec["options"] else None,
-                                description=name, style=style, layout=layout)
+        return widgets.Dropdown(
+            options=spec["options"],
+            value=value if value in spec["options"] else None,
+            description=name,
+            style=style,
+            layout=layout,
+        )
     if kind == "int":
-        return widgets.BoundedIntText(value=value, min=int(spec["min"] if spec["min"] is not None else -2**63),
-                                      max=int(spec["max"] if spec["max"] is not None else 2**63 - 1),
-                                      description=name, style=style, layout=layout)
+        return widgets.BoundedIntText(
+            value=value,
+            min=int(spec["min"] if spec["min"] is not None else -(2**63)),
+            max=int(spec["max"] if spec["max"] is not None else 2**63 - 1),
+            description=name,
+            style=style,
+            layout=layout,
+        )
     if kind == "float":
-        return widgets.BoundedFloatText(value=value, min=spec["min"] if spec["min"] is not None else -1e18,
-                                        max=spec["max"] if spec["max"] is not None else 1e18,
-                                        description=name, style=style, layout=layout)
+        return widgets.BoundedFloatText(
+            value=value,
+            min=spec["min"] if spec["min"] is not None else -1e18,
+            max=spec["max"] if spec["max"] is not None else 1e18,
+            description=name,
+            style=style,
+            layout=layout,
+        )
     if kind == "bool":
         return widgets.Checkbox(value=bool(value), description=name, style=style)
     return widgets.Textarea(value="" if value is None else str(value), description=name, style=style, layout=layout)
@@ -150,7 +190,7 @@ class ProgressDisplay:
         self.bar = widgets.FloatProgress(min=0.0, max=1.0, description="queued", bar_style="info")
         self.label = widgets.Label("")
         self.history: list[tuple[str, float]] = []
-        display(widgets.HBox([self.bar, self.label]))
+        display(widgets.HBox([self.bar, self.label]))  # type: ignore[no-untyped-call]
 
     def __call__(self, progress: Progress) -> None:
         self.bar.value = progress.fraction
@@ -168,5 +208,5 @@ def show_video(path: str | Path, *, width: int = 640) -> Any:
 
     path = Path(path)
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
-        return Image(filename=str(path), width=width)
-    return Video(str(path), embed=True, width=width, mimetype="video/mp4")
+        return Image(filename=str(path), width=width)  # type: ignore[no-untyped-call]
+    return Video(str(path), embed=True, width=width, mimetype="video/mp4")  # type: ignore[no-untyped-call]

@@ -18,8 +18,19 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-              "transfer-encoding", "upgrade", "host", "authorization", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "authorization",
+    "content-length",
+}
 
 
 class TokenProxy:
@@ -60,14 +71,20 @@ class TokenProxy:
     async def relay_http(self, request: web.Request, session: aiohttp.ClientSession) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
-            upstream = await session.request(request.method, self.upstream + request.rel_url.path_qs,
-                                             headers=headers, data=await self.forward_body(request),
-                                             allow_redirects=False)
+            upstream = await session.request(
+                request.method,
+                self.upstream + request.rel_url.path_qs,
+                headers=headers,
+                data=await self.forward_body(request),
+                allow_redirects=False,
+            )
         except aiohttp.ClientError:
             return web.json_response({"error": "ComfyUI behind this proxy is not answering"}, status=502)
         async with upstream:
-            response = web.StreamResponse(status=upstream.status, headers={
-                k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP})
+            response = web.StreamResponse(
+                status=upstream.status,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP},
+            )
             await response.prepare(request)
             async for chunk in upstream.content.iter_chunked(1 << 16):
                 await response.write(chunk)

@@ -62,8 +62,13 @@ def test_cancel_pending_prompt_leaves_the_running_one_alone(client: ComfyClient,
 def test_worker_killed_mid_run_and_restarted(own_server: LocalComfy, tmp_path: Path) -> None:
     client = ComfyClient(own_server.url)
     seen: list[Progress] = []
-    run = PromptRun(client, slow_graph(seed=21), dest_dir=tmp_path, poll_interval=0.5,
-                    on_progress=lambda p: seen.append(Progress(**vars(p)))).start()
+    run = PromptRun(
+        client,
+        slow_graph(seed=21),
+        dest_dir=tmp_path,
+        poll_interval=0.5,
+        on_progress=lambda p: seen.append(Progress(**vars(p))),
+    ).start()
     wait_until(lambda: run.prompt_id in client.queue()[0])
     result: dict[str, object] = {}
     waiter = threading.Thread(target=lambda: result.update(r=run.wait()))
@@ -104,7 +109,9 @@ def test_token_on_http_and_websocket(comfy_server: LocalComfy, tmp_path: Path) -
         good = ComfyClient(proxy.url, token=TEST_TOKEN)
         d = declaration("standin_t2v")
         graph = d.fill(d.graph(), {"frames": 6, "width": 64, "height": 64})
-        result = PromptRun(good, graph, dest_dir=tmp_path, on_progress=lambda p: seen.append(Progress(**vars(p)))).wait()
+        result = PromptRun(
+            good, graph, dest_dir=tmp_path, on_progress=lambda p: seen.append(Progress(**vars(p)))
+        ).wait()
         assert result.first("video").info.frames == 6
         # node-level progress only arrives over the socket, so the socket got through the proxy with the token
         assert any(p.node_class == "VidfarmStandInVideo" for p in seen)

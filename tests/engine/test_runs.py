@@ -16,13 +16,13 @@ from vidfarm.local_comfy import free_port
 def record(into: list[Progress]):  # noqa: ANN201 - a small callback factory
     def on_progress(p: Progress) -> None:
         into.append(Progress(**vars(p)))
+
     return on_progress
 
 
 def test_video_run_reports_progress_and_saves_a_checked_mp4(client: ComfyClient, tmp_path: Path) -> None:
     d = declaration("standin_t2v")
-    graph = d.fill(d.graph(), {"prompt": "a lighthouse at dusk", "frames": 24, "fps": 12, "width": 320,
-                               "height": 176})
+    graph = d.fill(d.graph(), {"prompt": "a lighthouse at dusk", "frames": 24, "fps": 12, "width": 320, "height": 176})
     seen: list[Progress] = []
     run = PromptRun(client, graph, dest_dir=tmp_path, on_progress=record(seen))
     result = run.wait()
@@ -72,8 +72,12 @@ def test_upload_refuses_a_text_file_and_uploads_nothing(client: ComfyClient, tmp
 
 def test_runtime_error_names_node_and_exception(client: ComfyClient, tmp_path: Path) -> None:
     # Bypass our own upload check to reach the server's run-time failure (transcript §9).
-    response = client.http.request("POST", "/upload/image", files={"image": ("corrupt.png", b"not a png")},
-                                   data={"subfolder": "vidfarm/corrupt", "overwrite": "true"})
+    response = client.http.request(
+        "POST",
+        "/upload/image",
+        files={"image": ("corrupt.png", b"not a png")},
+        data={"subfolder": "vidfarm/corrupt", "overwrite": "true"},
+    )
     assert response.status_code == 200
     graph = transcript_graph("runtime_error_corrupt_input.json")
     graph["1"]["inputs"]["image"] = "vidfarm/corrupt/corrupt.png"
@@ -86,8 +90,10 @@ def test_runtime_error_names_node_and_exception(client: ComfyClient, tmp_path: P
 
 def test_partly_valid_graph_accepted_with_200_is_a_failure(client: ComfyClient, tmp_path: Path) -> None:
     graph = transcript_graph("image_blend_scale.json")
-    graph["7"] = {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "upscale_method": "magic",
-                                                         "width": 8, "height": 8, "crop": "disabled"}}
+    graph["7"] = {
+        "class_type": "ImageScale",
+        "inputs": {"image": ["1", 0], "upscale_method": "magic", "width": 8, "height": 8, "crop": "disabled"},
+    }
     graph["8"] = {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "x/bad"}}
     with pytest.raises(PromptRejected) as err:
         PromptRun(client, graph, dest_dir=tmp_path).wait()

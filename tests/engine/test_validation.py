@@ -42,8 +42,12 @@ def _bad_graphs() -> dict[str, dict[str, Any]]:
     del g["3"]["inputs"]["blend_mode"]
     cases["several at once"] = g
     cases["missing model"] = {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "absent.safetensors", "weight_dtype": "default"}},
-        "2": {"class_type": "ModelSave", "inputs": {"model": ["1", 0], "filename_prefix": "x"}}}
+        "1": {
+            "class_type": "UNETLoader",
+            "inputs": {"unet_name": "absent.safetensors", "weight_dtype": "default"},
+        },
+        "2": {"class_type": "ModelSave", "inputs": {"model": ["1", 0], "filename_prefix": "x"}},
+    }
     return cases
 
 
@@ -51,7 +55,8 @@ MISSING_UPSCALE_MODEL = {
     "1": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "absent_x2.safetensors"}},
     "2": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
     "3": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["1", 0], "image": ["2", 0]}},
-    "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "x"}}}
+    "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "x"}},
+}
 
 
 BAD = _bad_graphs()
@@ -75,7 +80,10 @@ def test_same_verdict_before_and_by_the_server(client: ComfyClient, case: str) -
 def test_missing_model_in_a_v3_combo_is_caught_before_the_server_would(client: ComfyClient, tmp_path: Path) -> None:
     """0.3.75 does not check V3 combo values at submit: the run fails later. Our check says so up front."""
     [problem] = validate_graph(MISSING_UPSCALE_MODEL, client.object_info())
-    assert (problem.node_id, problem.input_name) == ("1", "model_name") and "missing on this server" in problem.message
+    assert (problem.node_id, problem.input_name) == (
+        "1",
+        "model_name",
+    ) and "missing on this server" in problem.message
     with pytest.raises(ExecutionFailed, match="not found"):
         PromptRun(client, MISSING_UPSCALE_MODEL, dest_dir=tmp_path).wait()
 

@@ -11,8 +11,13 @@ from vidfarm.workflow.declaration import find_declaration, find_declarations, lo
 
 def test_every_declared_target_exists_in_its_graph() -> None:
     declarations = find_declarations(WORKFLOWS)
-    assert {d.name for d in declarations} >= {"standin_t2v", "standin_i2v", "standin_image", "wan22_5b_t2v",
-                                             "wan22_5b_i2v"}
+    assert {d.name for d in declarations} >= {
+        "standin_t2v",
+        "standin_i2v",
+        "standin_image",
+        "wan22_5b_t2v",
+        "wan22_5b_i2v",
+    }
     for d in declarations:
         assert d.check_targets(d.graph()) == [], d.name
 
@@ -26,15 +31,18 @@ def test_fill_writes_values_and_defaults_into_targets() -> None:
     assert graph["1"]["inputs"]["width"] == d.parameters["width"].default
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"nope": 1}, "has no parameter nope; it takes: fps, frames, height, prompt, seed, width"),
-    ({"frames": 0}, "below the minimum 1"),
-    ({"width": 9000}, "above the maximum 8192"),
-    ({"width": 515}, "multiple of 8"),
-    ({"frames": "many"}, "'many' is not a valid int"),
-    ({"frames": 2.5}, "is not a valid int"),
-    ({"prompt": "x" * 10_000}, "10000 characters is too long"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"nope": 1}, "has no parameter nope; it takes: fps, frames, height, prompt, seed, width"),
+        ({"frames": 0}, "below the minimum 1"),
+        ({"width": 9000}, "above the maximum 8192"),
+        ({"width": 515}, "multiple of 2"),
+        ({"frames": "many"}, "'many' is not a valid int"),
+        ({"frames": 2.5}, "is not a valid int"),
+        ({"prompt": "x" * 10_000}, "10000 characters is too long"),
+    ],
+)
 def test_bad_values_get_clear_errors(values: dict[str, object], message: str) -> None:
     d = declaration("standin_t2v")
     with pytest.raises(WorkflowError, match=message):

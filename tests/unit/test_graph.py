@@ -8,8 +8,12 @@ import pytest
 from vidfarm.errors import WorkflowError
 from vidfarm.workflow.graph import is_link, load_graph, parse_graph, with_unique_outputs
 
-UI_FORMAT = {"last_node_id": 3, "nodes": [{"id": 1, "type": "EmptyImage", "widgets_values": [512, 512, 1, 0]}],
-             "links": [], "version": 0.4}
+UI_FORMAT = {
+    "last_node_id": 3,
+    "nodes": [{"id": 1, "type": "EmptyImage", "widgets_values": [512, 512, 1, 0]}],
+    "links": [],
+    "version": 0.4,
+}
 
 
 def test_ui_format_is_refused_with_export_instructions() -> None:
@@ -47,8 +51,13 @@ def test_links_are_told_from_values() -> None:
 
 
 def test_unique_outputs_rewrite_every_prefix_and_leave_the_original() -> None:
-    graph = {"1": {"class_type": "SaveImage", "inputs": {"filename_prefix": "dispatch_test/img", "images": ["2", 0]}},
-             "2": {"class_type": "EmptyImage", "inputs": {"width": 4}}}
+    graph = {
+        "1": {
+            "class_type": "SaveImage",
+            "inputs": {"filename_prefix": "dispatch_test/img", "images": ["2", 0]},
+        },
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 4}},
+    }
     unique = with_unique_outputs(graph, "run42")
     assert unique["1"]["inputs"]["filename_prefix"] == "vidfarm/run42/img"
     assert graph["1"]["inputs"]["filename_prefix"] == "dispatch_test/img"

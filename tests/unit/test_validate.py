@@ -12,7 +12,7 @@ from vidfarm.workflow.declaration import find_declarations
 from vidfarm.workflow.validate import combo_options, validate_graph
 
 SNAPSHOT = load_object_info(REPO / "workflows" / "object_info" / "comfyui-0.3.75-vidfarm.json")
-STOCK = json.loads((REPO / "tests" / "data" / "object_info-0.3.75.json").read_text())
+STOCK = json.loads((REPO / "workflows" / "object_info" / "comfyui-0.3.75.json").read_text())
 
 
 def kinds(problems: list) -> set[tuple[str, str, str | None]]:
@@ -50,24 +50,31 @@ def test_the_transcripts_error_cases() -> None:
     graph["4"]["inputs"]["upscale_method"] = "magic"
     graph["4"]["inputs"]["height"] = "wide"
     assert kinds(validate_graph(graph, STOCK)) == {
-        ("1", "required_input_missing", "color"), ("2", "value_smaller_than_min", "width"),
-        ("4", "value_not_in_list", "upscale_method"), ("4", "invalid_input_type", "height")}
+        ("1", "required_input_missing", "color"),
+        ("2", "value_smaller_than_min", "width"),
+        ("4", "value_not_in_list", "upscale_method"),
+        ("4", "invalid_input_type", "height"),
+    }
 
 
 def test_unknown_class_no_output_and_dangling_link() -> None:
     assert kinds(validate_graph({"1": {"class_type": "NoSuchNode", "inputs": {}}}, STOCK)) == {
-        ("1", "missing_node_type", None)}
+        ("1", "missing_node_type", None)
+    }
     assert kinds(validate_graph({"1": {"class_type": "EmptyImage", "inputs": {}}}, STOCK)) == {
-        ("", "prompt_no_outputs", None)}
+        ("", "prompt_no_outputs", None)
+    }
     dangling = {"2": {"class_type": "SaveImage", "inputs": {"images": ["99", 0], "filename_prefix": "x"}}}
     [problem] = validate_graph(dangling, STOCK)
     assert problem.type == "exception_during_validation" and "node 99" in problem.message
 
 
 def test_type_mismatch_and_unreached_nodes() -> None:
-    graph = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
-             "3": {"class_type": "EmptyImage", "inputs": {"width": -1}}}  # feeds no output: not checked
+    graph = {
+        "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        "3": {"class_type": "EmptyImage", "inputs": {"width": -1}},
+    }  # feeds no output: not checked
     assert kinds(validate_graph(graph, STOCK)) == {("2", "return_type_mismatch", "images")}
 
 

@@ -94,8 +94,9 @@ class ComfyClient:
         return files
 
     # --- prompts ------------------------------------------------------------------------------------------
-    def submit(self, graph: Graph, *, prompt_id: str, client_id: str,
-               extra_data: dict[str, Any] | None = None) -> Submitted:
+    def submit(
+        self, graph: Graph, *, prompt_id: str, client_id: str, extra_data: dict[str, Any] | None = None
+    ) -> Submitted:
         """POST /prompt with an id the caller chose and recorded; any node error is a failure."""
         body: dict[str, Any] = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         if extra_data:
@@ -123,8 +124,10 @@ class ComfyClient:
     def queue(self) -> tuple[list[str], list[str]]:
         """(running prompt ids, pending prompt ids)."""
         data = self.http.get_json("/queue")
-        return ([str(item[1]) for item in data.get("queue_running", [])],
-                [str(item[1]) for item in data.get("queue_pending", [])])
+        return (
+            [str(item[1]) for item in data.get("queue_running", [])],
+            [str(item[1]) for item in data.get("queue_pending", [])],
+        )
 
     def cancel(self, prompt_id: str) -> None:
         """Cancel one prompt whether pending or running, without touching anyone else's (comfyui.md §6)."""
@@ -145,8 +148,12 @@ class ComfyClient:
         check_upload_image(path, max_bytes=self.features().max_upload_size)
         with path.open("rb") as handle:
             response = self.http.request(
-                "POST", "/upload/image", files={"image": (path.name, handle)},
-                data={"subfolder": subfolder, "type": "input", "overwrite": "true"}, timeout=300)
+                "POST",
+                "/upload/image",
+                files={"image": (path.name, handle)},
+                data={"subfolder": subfolder, "type": "input", "overwrite": "true"},
+                timeout=300,
+            )
         if response.status_code == 413:
             raise ComfyError(f"the server refused {path.name} as too large (HTTP 413)")
         if response.status_code != 200:
@@ -161,8 +168,10 @@ class ComfyClient:
         params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
         response = self.http.request("GET", "/view", params=params, stream=True, timeout=300)
         if response.status_code != 200:
-            raise OutputInvalid(f"output {ref.subfolder}/{ref.filename} of node {ref.node_id} could not be "
-                                f"fetched (HTTP {response.status_code})")
+            raise OutputInvalid(
+                f"output {ref.subfolder}/{ref.filename} of node {ref.node_id} could not be "
+                f"fetched (HTTP {response.status_code})"
+            )
         expected = int(response.headers.get("Content-Length", -1))
         fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".part-")
         try:
@@ -193,8 +202,14 @@ def file_refs(outputs: dict[str, Any]) -> list[FileRef]:
                 continue
             for item in value:
                 if isinstance(item, dict) and "filename" in item and "type" in item:
-                    refs.append(FileRef(str(node_id), str(item["filename"]), str(item.get("subfolder", "")),
-                                        str(item["type"])))
+                    refs.append(
+                        FileRef(
+                            str(node_id),
+                            str(item["filename"]),
+                            str(item.get("subfolder", "")),
+                            str(item["type"]),
+                        )
+                    )
     return refs
 
 

@@ -6,6 +6,7 @@ drop; the server replays nothing, so the watcher reads history after every recon
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -16,8 +17,14 @@ import websocket
 
 
 class EventStream:
-    def __init__(self, http_url: str, client_id: str, *, headers: dict[str, str] | None = None,
-                 reconnect_delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        http_url: str,
+        client_id: str,
+        *,
+        headers: dict[str, str] | None = None,
+        reconnect_delay: float = 0.5,
+    ) -> None:
         base = http_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         self.ws_url = f"{base}/ws?clientId={client_id}"
         self.headers = [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -76,10 +83,8 @@ class EventStream:
     def _close_socket(self) -> None:
         sock, self._socket = self._socket, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError, websocket.WebSocketException):
                 sock.close()
-            except (OSError, websocket.WebSocketException):
-                pass
 
     def close(self) -> None:
         self._stop.set()

@@ -24,11 +24,13 @@ class ComfyHttp:
         value = self._session.headers.get("Authorization")
         return {"Authorization": str(value)} if value else {}
 
-    def request(self, method: str, path: str, *, stream: bool = False, timeout: float | None = None,
-                **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, stream: bool = False, timeout: float | None = None, **kwargs: Any
+    ) -> requests.Response:
         try:
-            response = self._session.request(method, self.url + path, timeout=timeout or self.timeout,
-                                             stream=stream, **kwargs)
+            response = self._session.request(
+                method, self.url + path, timeout=timeout or self.timeout, stream=stream, **kwargs
+            )
         except requests.ConnectionError as exc:
             raise ServerUnreachable(
                 f"cannot reach ComfyUI at {self.url} ({type(exc).__name__}); is it running, and is the URL right?"

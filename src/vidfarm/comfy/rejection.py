@@ -19,13 +19,15 @@ def problems_from_node_errors(node_errors: Any) -> list[Problem]:
         class_type = entry.get("class_type", "?")
         for error in entry.get("errors", []):
             extra = error.get("extra_info") or {}
-            problems.append(Problem(
-                node_id=str(node_id),
-                class_type=class_type,
-                type=error.get("type", "unknown"),
-                input_name=extra.get("input_name"),
-                message=f"{error.get('message', '')}: {error.get('details', '')}".rstrip(": "),
-            ))
+            problems.append(
+                Problem(
+                    node_id=str(node_id),
+                    class_type=class_type,
+                    type=error.get("type", "unknown"),
+                    input_name=extra.get("input_name"),
+                    message=f"{error.get('message', '')}: {error.get('details', '')}".rstrip(": "),
+                )
+            )
     return problems
 
 
@@ -35,7 +37,9 @@ def rejection_from_response(status: int, body: Any, text: str) -> PromptRejected
         if status >= 500:
             return PromptRejected(
                 f"ComfyUI failed on the request (HTTP {status}): it sends this for malformed JSON and, on old "
-                f"versions, for an unknown node class. Server said: {text[:200]!r}", [])
+                f"versions, for an unknown node class. Server said: {text[:200]!r}",
+                [],
+            )
         return PromptRejected(f"ComfyUI rejected the prompt (HTTP {status}): {text[:200]!r}", [])
     error = body.get("error")
     problems = problems_from_node_errors(body.get("node_errors"))
@@ -46,10 +50,19 @@ def rejection_from_response(status: int, body: Any, text: str) -> PromptRejected
     missing = _MISSING_CLASS.search(message)
     if missing:
         node = _NODE_ID.search(error.get("details", ""))
-        problems.append(Problem(node.group(1) if node else "?", missing.group(1), "missing_node_type", None,
-                                f"node class {missing.group(1)} does not exist on this server",
-                                "install the custom node pack that provides it"))
+        problems.append(
+            Problem(
+                node.group(1) if node else "?",
+                missing.group(1),
+                "missing_node_type",
+                None,
+                f"node class {missing.group(1)} does not exist on this server",
+                "install the custom node pack that provides it",
+            )
+        )
     if not problems and body.get("node_errors"):
         return PromptRejected("ComfyUI queued the prompt but dropped invalid outputs", problems)
-    return PromptRejected(f"ComfyUI rejected the prompt: {message or 'no reason given'} "
-                          f"({error.get('type', 'unknown')})", problems)
+    return PromptRejected(
+        f"ComfyUI rejected the prompt: {message or 'no reason given'} ({error.get('type', 'unknown')})",
+        problems,
+    )

@@ -78,10 +78,19 @@ class RunResult:
 
 
 class PromptRun:
-    def __init__(self, client: ComfyClient, graph: Graph, *, dest_dir: str | Path,
-                 on_progress: Callable[[Progress], None] | None = None, run_id: str | None = None,
-                 poll_interval: float = 1.0, unreachable_timeout: float = 120.0,
-                 timeout: float | None = None, unique: bool = True) -> None:
+    def __init__(
+        self,
+        client: ComfyClient,
+        graph: Graph,
+        *,
+        dest_dir: str | Path,
+        on_progress: Callable[[Progress], None] | None = None,
+        run_id: str | None = None,
+        poll_interval: float = 1.0,
+        unreachable_timeout: float = 120.0,
+        timeout: float | None = None,
+        unique: bool = True,
+    ) -> None:
         self.client = client
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.graph = with_unique_outputs(graph, self.run_id) if unique else graph
@@ -178,8 +187,10 @@ class PromptRun:
         if self._cancelled.is_set():
             raise ExecutionInterrupted(f"prompt {self.prompt_id} was cancelled before it finished")
         if self._resubmitted:
-            raise PromptLost(f"{self.client.url} lost prompt {self.prompt_id} twice (restarting or crashing?); "
-                             "check the server's log, then run the job again")
+            raise PromptLost(
+                f"{self.client.url} lost prompt {self.prompt_id} twice (restarting or crashing?); "
+                "check the server's log, then run the job again"
+            )
         log.warning("%s forgot prompt %s (restart?); submitting it again", self.client.url, self.prompt_id)
         self._resubmitted = True
         self._submit()
@@ -209,9 +220,14 @@ class PromptRun:
             if node is None:
                 return True  # end-of-prompt marker on every version, the only one on 2024 servers
             self._started_nodes.add(node)
-            self._report(stage="running", node_id=node, node_class=self.graph.get(node, {}).get("class_type"),
-                         nodes_done=min(self.progress.nodes_total, self._cached + len(self._started_nodes) - 1),
-                         step=0, steps=0)
+            self._report(
+                stage="running",
+                node_id=node,
+                node_class=self.graph.get(node, {}).get("class_type"),
+                nodes_done=min(self.progress.nodes_total, self._cached + len(self._started_nodes) - 1),
+                step=0,
+                steps=0,
+            )
         elif kind == "progress":
             self._report(stage="running", step=int(data.get("value", 0)), steps=int(data.get("max", 0)))
         return kind in END_EVENTS
@@ -240,7 +256,11 @@ def _failure(prompt_id: str, error: dict[str, Any]) -> ExecutionFailed:
     node_id, node_type = error.get("node_id"), error.get("node_type")
     detail = f"{error.get('exception_type', 'error')}: {str(error.get('exception_message', '')).strip()}"
     where = f"node {node_id} ({node_type})" if node_id else "the workflow"
-    hint = " - the server ran out of memory; try a smaller size or fewer frames" \
-        if "OutOfMemory" in detail or "out of memory" in detail.lower() else ""
-    return ExecutionFailed(f"prompt {prompt_id} failed in {where}: {detail}{hint}", node_id=node_id,
-                           node_type=node_type)
+    hint = (
+        " - the server ran out of memory; try a smaller size or fewer frames"
+        if "OutOfMemory" in detail or "out of memory" in detail.lower()
+        else ""
+    )
+    return ExecutionFailed(
+        f"prompt {prompt_id} failed in {where}: {detail}{hint}", node_id=node_id, node_type=node_type
+    )

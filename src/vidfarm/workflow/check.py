@@ -32,7 +32,9 @@ class CheckReport:
         return out
 
 
-def check_declaration(declaration: Declaration, object_info: ObjectInfo, *, models_present: bool = False) -> CheckReport:
+def check_declaration(
+    declaration: Declaration, object_info: ObjectInfo, *, models_present: bool = False
+) -> CheckReport:
     """`models_present=False` (a snapshot, or a worker before its bootstrap) reports missing models separately."""
     report = CheckReport(declaration.name)
     try:

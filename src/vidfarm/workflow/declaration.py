@@ -7,7 +7,8 @@ A declaration is a TOML file beside its API-format graph (`workflows/<name>.toml
     graph = "<name>.json"    custom_nodes = ["vidfarm"]
     [parameters.prompt]      targets = ["6.text"]   type = "string"   default = "..."
     [parameters.width]       targets = ["40.width", "41.width"]  type = "int"  default = 1280  min = 32  max = 4096
-    [[models]]               folder = "vae"  file = "..."  repo = "..."  path = "..."  sha256 = "..."  size = 0  licence = "..."
+    [[models]]               folder = "vae"  file = "..."  repo = "..."  path = "..."
+                             sha256 = "..."  size = 0  licence = "..."
 
 Types: string, int, float, bool, choice (`options = [...]`) and image (a file name in ComfyUI's input folder).
 """
@@ -71,7 +72,9 @@ class Parameter:
             if self.maximum is not None and value > self.maximum:
                 raise WorkflowError(f"parameter {self.name}: {value} is above the maximum {self.maximum:g}")
             if self.type == "int" and self.step and self.minimum is not None and (value - self.minimum) % self.step:
-                raise WorkflowError(f"parameter {self.name}: {value} must be {self.minimum:g} plus a multiple of {self.step:g}")
+                raise WorkflowError(
+                    f"parameter {self.name}: {value} must be {self.minimum:g} plus a multiple of {self.step:g}"
+                )
         if self.type == "choice" and value not in self.options:
             raise WorkflowError(f"parameter {self.name}: {value!r} is not one of {', '.join(self.options)}")
         if self.type == "string" and self.max_length is not None and len(value) > self.max_length:

@@ -36,15 +36,15 @@ def parse_graph(data: object, *, source: str = "workflow") -> Graph:
     if isinstance(data, dict) and "prompt" in data and isinstance(data["prompt"], dict) and "nodes" not in data:
         data = data["prompt"]  # a saved /prompt request body
     if isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data:
-        raise WorkflowError(
-            f"{source} is an editor (UI-format) workflow, but the API format is needed. {EXPORT_HINT}"
-        )
+        raise WorkflowError(f"{source} is an editor (UI-format) workflow, but the API format is needed. {EXPORT_HINT}")
     if not isinstance(data, dict) or not data:
         raise WorkflowError(f"{source} is not an API-format workflow: expected a JSON object of nodes. {EXPORT_HINT}")
     graph: Graph = {}
     for node_id, node in data.items():
         if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
-            raise WorkflowError(f"{source}: node {node_id!r} has no class_type; is this an API-format export? {EXPORT_HINT}")
+            raise WorkflowError(
+                f"{source}: node {node_id!r} has no class_type; is this an API-format export? {EXPORT_HINT}"
+            )
         inputs = node.get("inputs", {})
         if not isinstance(inputs, dict):
             raise WorkflowError(f"{source}: node {node_id} ({node['class_type']}) has inputs that are not an object")

@@ -48,22 +48,34 @@ def _ancestors(graph: Graph, roots: Iterable[str]) -> list[str]:
     return seen
 
 
-def validate_graph(
-    graph: Graph, object_info: ObjectInfo, *, models: Iterable[ModelFile] = ()
-) -> list[Problem]:
+def validate_graph(graph: Graph, object_info: ObjectInfo, *, models: Iterable[ModelFile] = ()) -> list[Problem]:
     """Every reason this graph would be rejected by the server that `object_info` came from."""
     missing_classes = [
-        Problem(nid, node["class_type"], "missing_node_type", None,
-                f"node class {node['class_type']} does not exist on this server",
-                "install the custom node pack that provides it, or pick a server that has it")
-        for nid, node in graph.items() if node["class_type"] not in object_info
+        Problem(
+            nid,
+            node["class_type"],
+            "missing_node_type",
+            None,
+            f"node class {node['class_type']} does not exist on this server",
+            "install the custom node pack that provides it, or pick a server that has it",
+        )
+        for nid, node in graph.items()
+        if node["class_type"] not in object_info
     ]
     if missing_classes:
         return missing_classes
     outputs = output_nodes(graph, object_info)
     if not outputs:
-        return [Problem("", "", "prompt_no_outputs", None, "the workflow has no output node",
-                        "add a SaveImage, SaveVideo or another save node")]
+        return [
+            Problem(
+                "",
+                "",
+                "prompt_no_outputs",
+                None,
+                "the workflow has no output node",
+                "add a SaveImage, SaveVideo or another save node",
+            )
+        ]
     by_file = {m.file: m for m in models}
     problems: list[Problem] = []
     for nid in sorted(_ancestors(graph, outputs), key=_node_order):
@@ -80,8 +92,14 @@ def _check_node(nid: str, graph: Graph, object_info: ObjectInfo, models: dict[st
     class_type = node["class_type"]
     required, optional = input_specs(object_info[class_type])
     problems = [
-        Problem(nid, class_type, "required_input_missing", name, "required input is missing",
-                f"connect it or give it a value (e.g. {_example(spec)})")
+        Problem(
+            nid,
+            class_type,
+            "required_input_missing",
+            name,
+            "required input is missing",
+            f"connect it or give it a value (e.g. {_example(spec)})",
+        )
         for name, spec in required.items()
         if name not in node["inputs"]
     ]
@@ -89,8 +107,11 @@ def _check_node(nid: str, graph: Graph, object_info: ObjectInfo, models: dict[st
         spec = required.get(name) or optional.get(name)
         if spec is None:
             continue  # ComfyUI ignores inputs it does not know (e.g. widgets of other versions)
-        problem = _check_link(nid, class_type, name, value, spec, graph, object_info) if is_link(value) \
+        problem = (
+            _check_link(nid, class_type, name, value, spec, graph, object_info)
+            if is_link(value)
             else _check_value(nid, class_type, name, value, spec, models)
+        )
         if problem:
             problems.append(problem)
     return problems
@@ -105,25 +126,47 @@ def _example(spec: list[Any]) -> str:
     return f"a link from a node with a {spec[0]} output"
 
 
-def _check_link(nid: str, class_type: str, name: str, value: list[Any], spec: list[Any],
-                graph: Graph, object_info: ObjectInfo) -> Problem | None:
+def _check_link(
+    nid: str,
+    class_type: str,
+    name: str,
+    value: list[Any],
+    spec: list[Any],
+    graph: Graph,
+    object_info: ObjectInfo,
+) -> Problem | None:
     source_id, index = value
     if source_id not in graph:
-        return Problem(nid, class_type, "exception_during_validation", name,
-                       f"is linked to node {source_id}, which is not in the workflow",
-                       "re-export the workflow from the editor, or fix the link")
+        return Problem(
+            nid,
+            class_type,
+            "exception_during_validation",
+            name,
+            f"is linked to node {source_id}, which is not in the workflow",
+            "re-export the workflow from the editor, or fix the link",
+        )
     source_class = graph[source_id]["class_type"]
     outputs = object_info[source_class].get("output", [])
     if index >= len(outputs):
-        return Problem(nid, class_type, "exception_during_validation", name,
-                       f"is linked to output {index} of node {source_id} ({source_class}), which has {len(outputs)}",
-                       "fix the link")
+        return Problem(
+            nid,
+            class_type,
+            "exception_during_validation",
+            name,
+            f"is linked to output {index} of node {source_id} ({source_class}), which has {len(outputs)}",
+            "fix the link",
+        )
     wanted = spec[0] if isinstance(spec[0], str) else "COMBO"
     got = outputs[index]
     if wanted not in ("*", "COMBO") and got != "*" and not _types_match(wanted, got):
-        return Problem(nid, class_type, "return_type_mismatch", name,
-                       f"needs {wanted} but node {source_id} ({source_class}) gives {got}",
-                       "link an output of the right type")
+        return Problem(
+            nid,
+            class_type,
+            "return_type_mismatch",
+            name,
+            f"needs {wanted} but node {source_id} ({source_class}) gives {got}",
+            "link an output of the right type",
+        )
     return None
 
 
@@ -133,8 +176,9 @@ def _types_match(wanted: str, got: Any) -> bool:
     return bool(set(wanted.split(",")) & set(got.split(",")))
 
 
-def _check_value(nid: str, class_type: str, name: str, value: Any, spec: list[Any],
-                 models: dict[str, ModelFile]) -> Problem | None:
+def _check_value(
+    nid: str, class_type: str, name: str, value: Any, spec: list[Any], models: dict[str, ModelFile]
+) -> Problem | None:
     options = combo_options(spec)
     if options is not None:
         return _check_combo(nid, class_type, name, value, spec, options, models)
@@ -145,32 +189,64 @@ def _check_value(nid: str, class_type: str, name: str, value: Any, spec: list[An
     return None
 
 
-def _check_number(nid: str, class_type: str, name: str, value: Any, kind: str,
-                  limits: dict[str, Any]) -> Problem | None:
+def _check_number(
+    nid: str, class_type: str, name: str, value: Any, kind: str, limits: dict[str, Any]
+) -> Problem | None:
     try:
         number = int(value) if kind == "INT" else float(value)
     except (TypeError, ValueError):
-        return Problem(nid, class_type, "invalid_input_type", name,
-                       f"{value!r} is not a {kind} value", f"give a number such as {limits.get('default', 0)}")
+        return Problem(
+            nid,
+            class_type,
+            "invalid_input_type",
+            name,
+            f"{value!r} is not a {kind} value",
+            f"give a number such as {limits.get('default', 0)}",
+        )
     if "min" in limits and number < limits["min"]:
-        return Problem(nid, class_type, "value_smaller_than_min", name,
-                       f"value {number} is smaller than the minimum {limits['min']}", f"use at least {limits['min']}")
+        return Problem(
+            nid,
+            class_type,
+            "value_smaller_than_min",
+            name,
+            f"value {number} is smaller than the minimum {limits['min']}",
+            f"use at least {limits['min']}",
+        )
     if "max" in limits and number > limits["max"]:
-        return Problem(nid, class_type, "value_bigger_than_max", name,
-                       f"value {number} is bigger than the maximum {limits['max']}", f"use at most {limits['max']}")
+        return Problem(
+            nid,
+            class_type,
+            "value_bigger_than_max",
+            name,
+            f"value {number} is bigger than the maximum {limits['max']}",
+            f"use at most {limits['max']}",
+        )
     return None
 
 
-def _check_combo(nid: str, class_type: str, name: str, value: Any, spec: list[Any], options: list[Any],
-                 models: dict[str, ModelFile]) -> Problem | None:
+def _check_combo(
+    nid: str,
+    class_type: str,
+    name: str,
+    value: Any,
+    spec: list[Any],
+    options: list[Any],
+    models: dict[str, ModelFile],
+) -> Problem | None:
     extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     if extra.get("image_upload") or value in options:
         return None  # LoadImage-style inputs accept sub-folder paths the combo does not list (transcript §6)
     if isinstance(value, str) and (value in models or value.endswith(MODEL_SUFFIXES)):
         return _missing_model(nid, class_type, name, value, models.get(value))
     shown = ", ".join(map(repr, options[:8])) + (" ..." if len(options) > 8 else "")
-    return Problem(nid, class_type, "value_not_in_list", name, f"{value!r} is not one of [{shown}]",
-                   "pick one of the listed values")
+    return Problem(
+        nid,
+        class_type,
+        "value_not_in_list",
+        name,
+        f"{value!r} is not one of [{shown}]",
+        "pick one of the listed values",
+    )
 
 
 def _missing_model(nid: str, class_type: str, name: str, value: str, model: ModelFile | None) -> Problem:
@@ -179,8 +255,7 @@ def _missing_model(nid: str, class_type: str, name: str, value: str, model: Mode
     else:
         source = f"{model.repo}/{model.path}" if model.repo else model.url
         fix = f"download it to models/{model.folder}/{model.file} (from {source})"
-    return Problem(nid, class_type, "value_not_in_list", name,
-                   f"model file {value} is missing on this server", fix)
+    return Problem(nid, class_type, "value_not_in_list", name, f"model file {value} is missing on this server", fix)
 
 
 def is_missing_model(problem: Problem) -> bool:
