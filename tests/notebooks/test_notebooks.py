@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.conftest import REPO, TRANSCRIPT_WORKFLOWS
 from vidfarm.local_comfy import LocalComfy
+from vidfarm.progress_log import ProgressLog
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -39,10 +40,13 @@ def test_connect_shows_version_nodes_and_models(comfy_server: LocalComfy, tmp_pa
 def test_gui_to_api_runs_a_declared_workflow(comfy_server: LocalComfy, tmp_path: Path) -> None:
     data = execute("02_gui_to_api", tmp_path, comfy_url=comfy_server.url, workflow="standin_t2v",
                    values={"prompt": "fireflies over a pond", "frames": 12, "width": 256, "height": 144},
-                   out_dir=str(tmp_path / "out"))
+                   out_dir=str(tmp_path / "out"), progress_path=str(tmp_path / "progress.jsonl"))
     assert data["video"] == {"width": 256, "height": 144, "frames": 12, "fps": 16.0}
     assert data["values"]["prompt"] == "fireflies over a pond"
     assert data["progress"][-1] == ["finished", 1.0]
+    events, _ = ProgressLog(tmp_path / "progress.jsonl").read_from(0)
+    assert events[0].stage == "queued" and events[-1].stage == "finished" and events[-1].fraction == 1.0
+    assert any("VidfarmStandInVideo" in e.detail for e in events)
     executed = json.loads((tmp_path / "02_gui_to_api.out.ipynb").read_text())
     assert any("video/mp4" in json.dumps(cell.get("outputs", [])) for cell in executed["cells"])  # shown inline
 
