@@ -168,7 +168,7 @@ def make_thumbnail(src: Path, out: Path, *, at_fraction: float = 0.5, max_width:
             break
     if chosen is None:
         raise OutputInvalid(f"{src.name} has no frames to take a thumbnail from")
-    image = chosen.to_image()
+    image = chosen.to_image()  # type: ignore[no-untyped-call]
     image.thumbnail((max_width, max_width))
     with atomic_output(out) as tmp:
         image.save(tmp, format="JPEG", quality=85)
