@@ -94,5 +94,9 @@ class PromptLost(ComfyError):
     pass
 
 
+class WorkerStalled(ComfyError):
+    pass
+
+
 class OutputInvalid(ComfyError):
     pass

@@ -120,14 +120,12 @@ def _reencode(paths: list[Path], out: Path, *, crossfade_frames: int) -> None:
         dst.mux(ostream.encode())
 
 
-def _h264_stream(dst: Any, rate: Fraction, width: int, height: int, *, crf: int, bit_rate: int = 0) -> Any:
+def _h264_stream(dst: Any, rate: Fraction, width: int, height: int, *, crf: int, max_bit_rate: int = 0) -> Any:
     stream = dst.add_stream("libx264", rate=rate)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = {"crf": str(crf), "preset": "veryfast"} if not bit_rate else {"preset": "veryfast"}
-    if bit_rate:
-        stream.bit_rate = bit_rate
-        stream.options["maxrate"] = str(bit_rate)
-        stream.options["bufsize"] = str(bit_rate * 2)
+    stream.options = {"crf": str(crf), "preset": "veryfast"}
+    if max_bit_rate:  # constant quality, capped so the file fits its size budget
+        stream.options.update({"maxrate": str(max_bit_rate), "bufsize": str(max_bit_rate * 2)})
     return stream
 
 
@@ -151,7 +149,7 @@ def make_preview(src: Path, out: Path, *, duration: float) -> None:
     budget = PREVIEW_BYTES_PER_30S * max(duration, 1.0) / 30.0
     bit_rate = int(min(3_000_000, 0.85 * budget * 8 / max(duration, 1.0)))
     with atomic_output(out) as tmp, av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
-        ostream = _h264_stream(dst, rate, width, height, crf=0, bit_rate=bit_rate)
+        ostream = _h264_stream(dst, rate, width, height, crf=23, max_bit_rate=bit_rate)
         for frame in _frames(src):
             _encode(dst, ostream, frame.to_ndarray(width=width, height=height, format="rgb24"))
         dst.mux(ostream.encode())
