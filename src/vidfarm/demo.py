@@ -29,8 +29,9 @@ def follow(path: Path, stop: threading.Event) -> None:
     while not stop.wait(0.5):
         events, offset = log.read_from(offset)
         for event in events[-1:]:
-            print(f"\r[{event.fraction:5.0%}] {event.stage} {event.detail}".ljust(78), end="", file=sys.stderr,
-                  flush=True)
+            print(
+                f"\r[{event.fraction:5.0%}] {event.stage} {event.detail}".ljust(78), end="", file=sys.stderr, flush=True
+            )
 
 
 def run_pipeline(parameters: dict[str, Any], record: Path) -> dict[str, Any]:
@@ -42,9 +43,13 @@ def run_pipeline(parameters: dict[str, Any], record: Path) -> dict[str, Any]:
         watcher = threading.Thread(target=follow, args=(progress_path, stop), daemon=True)
         watcher.start()
         try:
-            papermill.execute_notebook(str(PIPELINE), str(record), cwd=str(REPO), progress_bar=False,
-                                       parameters={**parameters, "result_path": str(result_path),
-                                                   "progress_path": str(progress_path)})
+            papermill.execute_notebook(
+                str(PIPELINE),
+                str(record),
+                cwd=str(REPO),
+                progress_bar=False,
+                parameters={**parameters, "result_path": str(result_path), "progress_path": str(progress_path)},
+            )
         finally:
             stop.set()
             watcher.join()
@@ -54,8 +59,9 @@ def run_pipeline(parameters: dict[str, Any], record: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("prompt", nargs="?", default="a paper boat drifting down a rainy street")
     parser.add_argument("--image", default="", help="a photo: image-to-video")
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -72,16 +78,31 @@ def main(argv: list[str] | None = None) -> int:
     record = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
     print(f"running {PIPELINE.name} (executed copy: {record})", file=sys.stderr)
     try:
-        summary = run_pipeline({"prompt": args.prompt, "image": args.image, "seconds": args.seconds,
-                                "width": args.width, "height": args.height, "fps": args.fps,
-                                "strategy": args.strategy, "workers": args.workers, "seed": args.seed,
-                                "out_dir": str(out)}, record)
+        summary = run_pipeline(
+            {
+                "prompt": args.prompt,
+                "image": args.image,
+                "seconds": args.seconds,
+                "width": args.width,
+                "height": args.height,
+                "fps": args.fps,
+                "strategy": args.strategy,
+                "workers": args.workers,
+                "seed": args.seed,
+                "out_dir": str(out),
+            },
+            record,
+        )
     except Exception as exc:  # papermill's error carries the notebook's traceback; keep the message short
-        print(f"error: the pipeline notebook failed: {str(exc).strip().splitlines()[-1]}\n(see {record})",
-              file=sys.stderr)
+        print(
+            f"error: the pipeline notebook failed: {str(exc).strip().splitlines()[-1]}\n(see {record})", file=sys.stderr
+        )
         return 2
-    print(f"{summary['width']}x{summary['height']}, {summary['duration']:.1f} s at {summary['fps']:g} fps, "
-          f"{summary['segments']} segments, made in {summary['seconds_taken']:.0f} s", file=sys.stderr)
+    print(
+        f"{summary['width']}x{summary['height']}, {summary['duration']:.1f} s at {summary['fps']:g} fps, "
+        f"{summary['segments']} segments, made in {summary['seconds_taken']:.0f} s",
+        file=sys.stderr,
+    )
     print(summary["video"])
     return 0
 

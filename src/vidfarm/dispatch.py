@@ -123,6 +123,7 @@ class Dispatcher:
         self._failure: DispatchFailed | None = None
         self._cancelled = threading.Event()
         self._cond = threading.Condition()
+        self._clients: dict[str, ComfyClient] = {}  # one per worker: features are probed once
 
     # --- public -------------------------------------------------------------------------------------------
     def run(self, tasks: list[Task], given: dict[str, TaskResult] | None = None) -> dict[str, TaskResult]:
@@ -259,7 +260,10 @@ class Dispatcher:
 
     def _execute(self, task: Task, worker: Worker) -> dict[str, Path]:
         declaration = self.declarations(task.workflow)
-        client = ComfyClient(worker.url, token=worker.token, timeout=min(10.0, self.hang_timeout))
+        client = self._clients.get(worker.name)
+        if client is None:
+            client = ComfyClient(worker.url, token=worker.token, timeout=min(10.0, self.hang_timeout))
+            self._clients[worker.name] = client
         values = dict(task.values)
         for parameter, (source, role) in task.inputs.items():
             values[parameter] = client.upload_image(self.results[source].files[role], subfolder="vidfarm/inputs")
