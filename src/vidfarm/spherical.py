@@ -191,7 +191,7 @@ def _path(box: Box, *kinds: bytes) -> Box | None:
 
 
 # --- chunk offsets ----------------------------------------------------------------------------------------------
-def _shift_offsets(moov: Box, *, after: int, delta: int) -> None:
+def shift_chunk_offsets(moov: Box, *, after: int, delta: int) -> None:
     for box in _walk(moov):
         if box.kind not in (b"stco", b"co64"):
             continue
@@ -247,7 +247,7 @@ def inject_spherical(source: str | Path, dest: str | Path, meta: SphericalMetada
         encoded = encode_boxes(meta)
         entry.children = kept + [Box(k, encoded[s:e]) for k, s, e in iter_boxes(encoded)]
         new_moov = moov.encode()
-        _shift_offsets(moov, after=end, delta=len(new_moov) - (end - start))
+        shift_chunk_offsets(moov, after=end, delta=len(new_moov) - (end - start))
         new_moov = moov.encode()
         with dest.open("wb") as out:
             for kind, box_start, box_end in boxes:
