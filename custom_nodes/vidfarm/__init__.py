@@ -22,7 +22,13 @@ from .vr_nodes import VidfarmSaveVR, VidfarmStereoFromDepth, VidfarmSyntheticDep
 
 class VidfarmExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [VidfarmStandInVideo, VidfarmSyntheticDepthScene, VidfarmStereoFromDepth, VidfarmVRProjection, VidfarmSaveVR]
+        return [
+            VidfarmStandInVideo,
+            VidfarmSyntheticDepthScene,
+            VidfarmStereoFromDepth,
+            VidfarmVRProjection,
+            VidfarmSaveVR,
+        ]
 
 
 async def comfy_entrypoint() -> VidfarmExtension:

@@ -197,9 +197,7 @@ class VidfarmVRProjection(io.ComfyNode):
                     step=2,
                     tooltip="VR180: side of each square eye; 360: width of each eye. 0 = keep the input's detail.",
                 ),
-                io.Int.Input(
-                    "seam_band", default=4, min=0, max=512, tooltip="360: columns blended so 0° meets 360°."
-                ),
+                io.Int.Input("seam_band", default=4, min=0, max=512, tooltip="360: columns blended so 0° meets 360°."),
                 io.Int.Input("pole_band", default=2, min=0, max=512, tooltip="360: rows settled towards each pole."),
             ],
             outputs=[

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from vidfarm.errors import VidfarmError
 
@@ -327,18 +327,21 @@ def read_side_data(path: str | Path) -> DecodedSideData:
     """Decode the file with PyAV and report FFmpeg's view of its stereo and spherical side data."""
     import av  # heavy; only here
 
-    stereo = projection = None
-    bounds = None
+    found: dict[str, tuple[int, ...]] = {}
     with av.open(str(path)) as container:
         frames = 0
         for frame in container.decode(video=0):
             if frames == 0:
-                for item in frame.side_data:
-                    words = struct.unpack_from("<9I", bytes(item))
-                    if item.type == av.sidedata.sidedata.Type.STEREO3D:
-                        stereo = _FFMPEG_STEREO.get(words[0], f"type {words[0]}")
-                    elif item.type == av.sidedata.sidedata.Type.SPHERICAL:
-                        projection = _FFMPEG_PROJECTION.get(words[0], f"type {words[0]}")
-                        bounds = (words[4], words[5], words[6], words[7])
+                found = _side_data_words(frame)
             frames += 1
+    stereo = _FFMPEG_STEREO.get(found["STEREO3D"][0]) if "STEREO3D" in found else None
+    spherical = found.get("SPHERICAL")
+    projection = _FFMPEG_PROJECTION.get(spherical[0], f"type {spherical[0]}") if spherical else None
+    bounds = (spherical[4], spherical[5], spherical[6], spherical[7]) if spherical else None
     return DecodedSideData(stereo, projection, bounds, frames)
+
+
+def _side_data_words(frame: Any) -> dict[str, tuple[int, ...]]:
+    """Type name → the first nine little-endian u32 of that side data (AVStereo3D / AVSphericalMapping)."""
+    items: list[Any] = list(frame.side_data)  # PyAV iterates SideData objects (its stubs say str)
+    return {item.type.name: struct.unpack_from("<9I", bytes(item)) for item in items if len(bytes(item)) >= 36}

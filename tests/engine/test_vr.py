@@ -263,7 +263,10 @@ def test_vr180_sbs_workflow_takes_a_clip_and_its_depth_video(client: ComfyClient
 def test_depth_with_the_wrong_frame_count_is_refused_plainly(client: ComfyClient, tmp_path: Path) -> None:
     graph = {
         "1": scene(64, 32, 3, 0.25),
-        "10": {"class_type": "VidfarmSyntheticDepthScene", "inputs": {"width": 64, "height": 32, "frames": 2, "object_x": 0.1}},
+        "10": {
+            "class_type": "VidfarmSyntheticDepthScene",
+            "inputs": {"width": 64, "height": 32, "frames": 2, "object_x": 0.1},
+        },
         "2": {**stereo(0.03, 0.5), "inputs": {**stereo(0.03, 0.5)["inputs"], "depth": ["10", 1]}},
         "5": save_png(["2", 0], "never"),
     }

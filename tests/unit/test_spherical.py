@@ -184,7 +184,11 @@ def test_ffmpeg_reads_the_boxes_back_as_side_data(tmp_path: Path) -> None:
     plain = make_mp4(tmp_path / "plain.mp4", faststart=True)
     cases = {
         "vr180.mp4": (SphericalMetadata.vr180(), "side_by_side", "equirectangular_tile"),
-        "tb360.mp4": (SphericalMetadata.equirect360(stereo_mode=StereoMode.TOP_BOTTOM), "top_bottom", "equirectangular"),
+        "tb360.mp4": (
+            SphericalMetadata.equirect360(stereo_mode=StereoMode.TOP_BOTTOM),
+            "top_bottom",
+            "equirectangular",
+        ),
         "flat.mp4": (SphericalMetadata.flat3d(stereo_mode=StereoMode.LEFT_RIGHT), "side_by_side", None),
     }
     for name, (meta, stereo, projection) in cases.items():
