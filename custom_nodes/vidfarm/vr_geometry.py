@@ -42,12 +42,13 @@ def forward_warp(
     b, h, w, c = images.shape
     columns = torch.arange(w).view(1, 1, w).expand(b, h, w)
     target = torch.round(columns + shift).long()
-    inside = (target >= 0) & (target < w)
-    rows = torch.arange(b * h).view(b, h, 1) * w
+    outside = (target < 0) | (target >= w)
+    dump = b * h * w  # one extra slot collects everything that leaves the frame (cheaper than masking)
+    slots = torch.where(outside, dump, torch.arange(b * h).view(b, h, 1) * w + target)
     key = (nearness.clamp(0, 1) * NEARNESS_LEVELS).long() * w + columns  # nearest first, then rightmost source
-    winner = torch.full((b * h * w,), -1, dtype=torch.long)
-    winner.scatter_reduce_(0, (rows + target)[inside], key[inside], reduce="amax", include_self=True)
-    winner = winner.view(b, h, w)
+    winner = torch.full((dump + 1,), -1, dtype=torch.long)
+    winner.scatter_reduce_(0, slots.reshape(-1), key.reshape(-1), reduce="amax", include_self=True)
+    winner = winner[:dump].view(b, h, w)
     holes = winner < 0
     source = torch.where(holes, 0, winner % w)
     warped = torch.gather(images, 2, source.unsqueeze(-1).expand(b, h, w, c))
@@ -66,23 +67,30 @@ def fill_disocclusions(
     when the mirrored one is itself a hole or belongs to the foreground."""
     b, h, w, c = images.shape
     columns = torch.arange(w).view(1, 1, w).expand(b, h, w)
-    left = torch.cummax(torch.where(holes, -1, columns), dim=-1).values
-    right = torch.flip(torch.cummin(torch.flip(torch.where(holes, w, columns), [-1]), dim=-1).values, [-1])
+    left_all = torch.cummax(torch.where(holes, -1, columns), dim=-1).values
+    right_all = torch.flip(torch.cummin(torch.flip(torch.where(holes, w, columns), [-1]), dim=-1).values, [-1])
+    hb, hy, hx = holes.nonzero(as_tuple=True)  # the arithmetic below runs on hole pixels only
+
+    def near_at(x: torch.Tensor) -> torch.Tensor:
+        return nearness[hb, hy, x.clamp(0, w - 1)]
+
+    left, right = left_all[hb, hy, hx], right_all[hb, hy, hx]
     has_left, has_right = left >= 0, right < w
-    near_left = torch.gather(nearness, 2, left.clamp(0, w - 1))
-    near_right = torch.gather(nearness, 2, right.clamp(0, w - 1))
-    use_left = has_left & (~has_right | (near_left <= near_right))
+    use_left = has_left & (~has_right | (near_at(left) <= near_at(right)))
     edge = torch.where(use_left, left, right).clamp(0, w - 1)
-    mirror = torch.where(use_left, 2 * left + 1 - columns, 2 * right - 1 - columns)
+    mirror = torch.where(use_left, 2 * left + 1 - hx, 2 * right - 1 - hx)
     mirror_ok = (mirror >= 0) & (mirror < w)
     mirror = mirror.clamp(0, w - 1)
-    edge_near = torch.gather(nearness, 2, edge)
-    mirror_ok &= ~torch.gather(holes, 2, mirror)
-    mirror_ok &= torch.gather(nearness, 2, mirror) <= edge_near + BACKGROUND_TOLERANCE
-    source = torch.where(holes, torch.where(mirror_ok, mirror, edge), columns)
-    source = torch.where(holes & ~(has_left | has_right), columns, source)  # a row with nothing valid stays
+    edge_near = near_at(edge)
+    mirror_ok &= ~holes[hb, hy, mirror] & (near_at(mirror) <= edge_near + BACKGROUND_TOLERANCE)
+    chosen = torch.where(mirror_ok, mirror, edge)
+    chosen = torch.where(has_left | has_right, chosen, hx)  # a row with nothing valid stays as it is
+    source = columns.clone()
+    source[hb, hy, hx] = chosen
+    filled_near = nearness.clone()
+    filled_near[hb, hy, hx] = edge_near
     filled = torch.gather(images, 2, source.unsqueeze(-1).expand(b, h, w, c))
-    return filled, torch.where(holes, edge_near, nearness)
+    return filled, filled_near
 
 
 def render_eye(
