@@ -40,17 +40,19 @@ def forward_warp(
 
     Returns (warped images, warped nearness, hole mask [B, H, W] bool) — holes are disoccluded pixels."""
     b, h, w, c = images.shape
-    columns = torch.arange(w).view(1, 1, w).expand(b, h, w)
-    target = torch.round(columns + shift).long()
+    columns = torch.arange(w, dtype=torch.int32).view(1, 1, w)
+    target = torch.round(shift + columns).to(torch.int32)
     outside = (target < 0) | (target >= w)
     dump = b * h * w  # one extra slot collects everything that leaves the frame (cheaper than masking)
-    slots = torch.where(outside, dump, torch.arange(b * h).view(b, h, 1) * w + target)
-    key = (nearness.clamp(0, 1) * NEARNESS_LEVELS).long() * w + columns  # nearest first, then rightmost source
-    winner = torch.full((dump + 1,), -1, dtype=torch.long)
+    row_start = torch.arange(0, dump, w, dtype=torch.int64).view(b, h, 1)
+    slots = torch.where(outside, dump, target + row_start)
+    levels = min(NEARNESS_LEVELS, (2**31 - 1) // w - 1)  # int32 keys: level * w + column must fit
+    key = (nearness.clamp(0, 1) * levels).to(torch.int32) * w + columns  # nearest first, then rightmost source
+    winner = torch.full((dump + 1,), -1, dtype=torch.int32)
     winner.scatter_reduce_(0, slots.reshape(-1), key.reshape(-1), reduce="amax", include_self=True)
     winner = winner[:dump].view(b, h, w)
     holes = winner < 0
-    source = torch.where(holes, 0, winner % w)
+    source = torch.where(holes, 0, winner % w).long()
     warped = torch.gather(images, 2, source.unsqueeze(-1).expand(b, h, w, c))
     warped_near = torch.gather(nearness, 2, source)
     return warped, warped_near, holes
@@ -66,15 +68,16 @@ def fill_disocclusions(
     (the pixel k steps into the hole takes the pixel k-1 steps away from it), falling back to the edge pixel
     when the mirrored one is itself a hole or belongs to the foreground."""
     b, h, w, c = images.shape
-    columns = torch.arange(w).view(1, 1, w).expand(b, h, w)
+    columns = torch.arange(w, dtype=torch.int32).view(1, 1, w)
     left_all = torch.cummax(torch.where(holes, -1, columns), dim=-1).values
-    right_all = torch.flip(torch.cummin(torch.flip(torch.where(holes, w, columns), [-1]), dim=-1).values, [-1])
+    backwards = torch.where(holes, -1, (w - 1) - columns).flip(-1)  # right neighbours as a cummax from the end
+    right_all = (w - 1) - torch.cummax(backwards, dim=-1).values.flip(-1)
     hb, hy, hx = holes.nonzero(as_tuple=True)  # the arithmetic below runs on hole pixels only
 
     def near_at(x: torch.Tensor) -> torch.Tensor:
         return nearness[hb, hy, x.clamp(0, w - 1)]
 
-    left, right = left_all[hb, hy, hx], right_all[hb, hy, hx]
+    left, right = left_all[hb, hy, hx].long(), right_all[hb, hy, hx].long()
     has_left, has_right = left >= 0, right < w
     use_left = has_left & (~has_right | (near_at(left) <= near_at(right)))
     edge = torch.where(use_left, left, right).clamp(0, w - 1)
@@ -85,7 +88,7 @@ def fill_disocclusions(
     mirror_ok &= ~holes[hb, hy, mirror] & (near_at(mirror) <= edge_near + BACKGROUND_TOLERANCE)
     chosen = torch.where(mirror_ok, mirror, edge)
     chosen = torch.where(has_left | has_right, chosen, hx)  # a row with nothing valid stays as it is
-    source = columns.clone()
+    source = torch.arange(w).view(1, 1, w).repeat(b, h, 1)
     source[hb, hy, hx] = chosen
     filled_near = nearness.clone()
     filled_near[hb, hy, hx] = edge_near
