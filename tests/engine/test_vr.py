@@ -272,3 +272,19 @@ def test_depth_with_the_wrong_frame_count_is_refused_plainly(client: ComfyClient
     }
     with pytest.raises(ExecutionFailed, match="depth has 2 frames but the video has 3"):
         PromptRun(client, graph, dest_dir=tmp_path).wait()
+
+
+def test_flat_3d_top_bottom_in_h265_carries_st3d_only(client: ComfyClient, tmp_path: Path) -> None:
+    graph = {
+        "1": scene(96, 48, 3, 0.25),
+        "2": stereo(0.03, 0.5),
+        "3": projection("flat", "tb", 0),
+        "9": {**save_vr("flat"), "inputs": {**save_vr("flat")["inputs"], "codec": "h265"}},
+    }
+    video = PromptRun(client, graph, dest_dir=tmp_path).wait().first("video")
+    assert video.path.name.endswith("_TB.mp4") and "_180" not in video.path.name and "_360" not in video.path.name
+    assert (video.info.width, video.info.height, video.info.frames, video.info.codec) == (96, 96, 3, "hevc")
+    assert read_spherical(video.path) == VRFormat("flat", "tb").metadata()
+    data = video.path.read_bytes()
+    assert b"hvc1" in data and b"st3d" in data and b"sv3d" not in data
+    assert read_side_data(video.path).stereo == "top_bottom"
