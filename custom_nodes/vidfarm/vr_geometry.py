@@ -128,14 +128,13 @@ def stereo_from_depth(
 
 
 def nearness_from_depth_image(depth: torch.Tensor, *, size: tuple[int, int], far_is_bright: bool) -> torch.Tensor:
-    """A depth IMAGE [B, H, W, C] or MASK [B, H, W] → nearness [B, h, w] in 0..1, normalised per frame."""
+    """A depth IMAGE [B, H, W, C] or MASK [B, H, W] → nearness [B, h, w] in 0..1, normalised over the clip."""
     plane = depth.mean(dim=-1) if depth.dim() == 4 else depth
     if plane.dim() == 2:
         plane = plane.unsqueeze(0)
     if tuple(plane.shape[-2:]) != size:
         plane = F.interpolate(plane.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
-    low = plane.amin(dim=(1, 2), keepdim=True)
-    high = plane.amax(dim=(1, 2), keepdim=True)
+    low, high = plane.min(), plane.max()  # over the whole clip: per-frame scaling would make depth flicker
     scaled = (plane - low) / (high - low).clamp_min(1e-6)
     return 1 - scaled if far_is_bright else scaled
 
