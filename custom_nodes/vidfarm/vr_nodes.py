@@ -102,7 +102,11 @@ class VidfarmStereoFromDepth(io.ComfyNode):
             "are filled from the background side by mirroring its texture.",
             inputs=[
                 io.Image.Input("images", tooltip="The frames (mono)."),
-                io.Image.Input("depth", tooltip="Depth per frame from any depth node (bright = near); resized."),
+                io.MultiType.Input(
+                    "depth",
+                    types=[io.Image, io.Mask],
+                    tooltip="Depth per frame (IMAGE or MASK) from any depth node, bright = near; resized to the frames.",
+                ),
                 io.Float.Input(
                     "baseline",
                     default=0.03,

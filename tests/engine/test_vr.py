@@ -288,3 +288,18 @@ def test_flat_3d_top_bottom_in_h265_carries_st3d_only(client: ComfyClient, tmp_p
     data = video.path.read_bytes()
     assert b"hvc1" in data and b"st3d" in data and b"sv3d" not in data
     assert read_side_data(video.path).stereo == "top_bottom"
+
+
+def test_depth_as_a_mask_gives_the_same_eyes_as_depth_as_an_image(client: ComfyClient, tmp_path: Path) -> None:
+    graph = {
+        "1": scene(160, 48, 1, 0.25),
+        "2": stereo(0.05, 0.5),
+        "11": {"class_type": "ImageToMask", "inputs": {"image": ["1", 1], "channel": "red"}},
+        "12": {**stereo(0.05, 0.5), "inputs": {**stereo(0.05, 0.5)["inputs"], "depth": ["11", 0]}},
+        "5": save_png(["2", 0], "from_image"),
+        "6": save_png(["12", 0], "from_mask"),
+    }
+    result = PromptRun(client, graph, dest_dir=tmp_path).wait()
+    from_image, from_mask = pngs(result, "5")[0], pngs(result, "6")[0]
+    assert red_columns(from_image, 24)[0] == int(0.25 * 160) + 2  # d = 0.05 * 160 * 0.5 = 4 px; left eye +2
+    assert from_image.tobytes() == from_mask.tobytes()
