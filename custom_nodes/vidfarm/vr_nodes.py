@@ -105,7 +105,7 @@ class VidfarmStereoFromDepth(io.ComfyNode):
                 io.MultiType.Input(
                     "depth",
                     types=[io.Image, io.Mask],
-                    tooltip="Depth per frame (IMAGE or MASK) from any depth node, bright = near; resized to the frames.",
+                    tooltip="Depth per frame (IMAGE or MASK) from any depth node, bright = near; resized to fit.",
                 ),
                 io.Float.Input(
                     "baseline",
