@@ -82,6 +82,19 @@ def test_loadimage_subfolder_paths_are_accepted() -> None:
     assert validate_graph(transcript_graph("loadimage_scale_save.json"), STOCK) == []
 
 
+def test_loadvideo_files_from_the_input_folder_are_accepted() -> None:
+    graph = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "vidfarm/clip.mp4"}},
+        "2": {
+            "class_type": "SaveVideo",
+            "inputs": {"video": ["1", 0], "filename_prefix": "x", "format": "mp4", "codec": "h264"},
+        },
+    }
+    assert validate_graph(graph, STOCK) == []
+    graph["2"]["inputs"]["codec"] = "divx"
+    assert kinds(validate_graph(graph, STOCK)) == {("2", "value_not_in_list", "codec")}
+
+
 def test_combo_options_in_both_schemas() -> None:
     assert combo_options([["a", "b"], {}]) == ["a", "b"]
     assert combo_options(["COMBO", {"options": ["mp4"]}]) == ["mp4"]
