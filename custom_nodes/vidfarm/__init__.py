@@ -17,11 +17,12 @@ if _SRC.is_dir() and str(_SRC) not in sys.path:
 from comfy_api.latest import ComfyExtension, io  # noqa: E402
 
 from .standin_nodes import VidfarmStandInVideo  # noqa: E402
+from .upscale_nodes import VidfarmTiledUpscale  # noqa: E402
 
 
 class VidfarmExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [VidfarmStandInVideo]
+        return [VidfarmStandInVideo, VidfarmTiledUpscale]
 
 
 async def comfy_entrypoint() -> VidfarmExtension:
