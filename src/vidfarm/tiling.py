@@ -165,7 +165,8 @@ def step_bytes(
     """Working memory of one step of `frames` frames (beyond the node's output, which is allocated once)."""
     tile_pixels = min(tile, region.width) * min(tile, region.height)
     activations = tile_pixels * 3 * FLOAT_BYTES * max(scale, 1) * ACTIVATION_FACTOR if with_model else 0
-    model_frame = region.width * region.height * scale * scale * (3 + 1) * FLOAT_BYTES  # sums + weights
+    planes = 3 + 1 if with_model else 3  # weighted sums + weight total, or just the picture
+    model_frame = region.width * region.height * scale * scale * planes * FLOAT_BYTES
     resized = target[0] * target[1] * 3 * FLOAT_BYTES
     return int(frames * (activations + model_frame + resized))
 

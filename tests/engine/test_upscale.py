@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
-from vidfarm.errors import ExecutionFailed
+from vidfarm.errors import ExecutionFailed, ExecutionInterrupted
 from vidfarm.local_comfy import LocalComfy
 from vidfarm.random_upscale_model import make_random_compact
 from vidfarm.tiling import count_tiles, plan_axis
@@ -203,3 +203,66 @@ def test_a_budget_too_small_for_the_smallest_tile_is_a_clear_error(
     }
     with pytest.raises(ExecutionFailed, match="needs at least .* MiB of working memory with 64-pixel tiles"):
         PromptRun(client, graph, dest_dir=tmp_path).wait()
+
+
+def test_interrupt_stops_between_tiles(client: ComfyClient, model_name: str, tmp_path: Path) -> None:
+    seen: list[Progress] = []
+    graph = {
+        **source_nodes(512, 512, 2),
+        **upscale_node(["2", 0], model_name, width=1024, height=1024, tile_size=32, overlap=8, frames_per_step=1),
+        **save(["10", 0], "never"),
+    }
+
+    def cancel_after_the_first_tile(p: Progress) -> None:
+        seen.append(Progress(**vars(p)))
+        if p.node_class == "VidfarmTiledUpscale" and p.step == 1:
+            run.cancel()
+
+    run = PromptRun(client, graph, dest_dir=tmp_path, on_progress=cancel_after_the_first_tile)
+    with pytest.raises(ExecutionInterrupted):
+        run.wait()
+    steps = [(p.step, p.steps) for p in seen if p.node_class == "VidfarmTiledUpscale" and p.steps]
+    total = 2 * count_tiles(512, 512, tile=32, overlap=8)
+    assert steps[-1][1] == total and steps[-1][0] < total  # stopped inside the node, between two tiles
+    assert not any(tmp_path.iterdir())
+
+
+def _memory_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def test_memory_stays_under_the_cap_on_a_large_frame(own_server: LocalComfy, tmp_path: Path) -> None:
+    client = ComfyClient(own_server.url)
+    model = make_random_compact(own_server.base_dir / "models", scale=2, seed=1)
+    side, budget_mb = 640, 120
+    big = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": side, "height": side, "batch_size": 1, "color": 8421504}},
+        "2": {"class_type": "ImageAddNoise", "inputs": {"image": ["1", 0], "seed": 2, "strength": 0.5}},
+        **upscale_node(["2", 0], model, width=2 * side, height=2 * side, aspect="stretch", memory_budget_mb=budget_mb),
+        "11": {
+            "class_type": "ImageScale",
+            "inputs": {
+                "image": ["10", 0],
+                "upscale_method": "nearest-exact",
+                "width": 32,
+                "height": 32,
+                "crop": "disabled",
+            },
+        },
+        **save(["11", 0], "memory"),
+    }
+    warm = {**big, "1": {**big["1"], "inputs": {**big["1"]["inputs"], "width": 64, "height": 64}}}
+    PromptRun(client, warm, dest_dir=tmp_path / "warm").wait()  # loads torch kernels and the model once
+    assert own_server.process is not None
+    pid = own_server.process.pid
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    before = _memory_kib(pid, "VmRSS")
+    PromptRun(client, big, dest_dir=tmp_path / "big").wait()
+    growth_mib = (_memory_kib(pid, "VmHWM") - before) / 1024
+    frames_mib = (2 * side * side + 2 * side * 2 * side) * 3 * 4 / 2**20  # input + noise + output, kept by the cache
+    print(f"peak RSS growth {growth_mib:.0f} MiB for budget {budget_mb} MiB + frames {frames_mib:.0f} MiB")
+    assert growth_mib < budget_mb + frames_mib + 64
+    client.close()
