@@ -9,6 +9,8 @@ resize that once with Lanczos to the placed size and write it into the prealloca
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import comfy.model_management as model_management
 import comfy.utils
@@ -31,19 +33,32 @@ from vidfarm.tiling import (
 
 log = logging.getLogger("vidfarm.upscale")
 AUTO_BUDGET_SHARE = 0.5  # of the free memory on the device, when no budget is given
+# Frames through one tile at once when chosen automatically: batching only pays on a GPU; on a CPU it costs memory.
+AUTO_FRAMES_PER_STEP = {"cpu": 1, "other": 8}
 
 
-def lanczos_resize(frames: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """[B, C, H, W] floats -> [B, H', W', C] floats with Pillow's Lanczos on 32-bit float planes (no 8-bit step)."""
-    if frames.shape[-1] == width and frames.shape[-2] == height:
-        return frames.movedim(1, -1).clone()
-    out = torch.empty(frames.shape[0], height, width, frames.shape[1], dtype=torch.float32)
+def resize_into(dest: torch.Tensor, frames: torch.Tensor) -> None:
+    """Lanczos-resize [B, C, H, W] floats into dest [B, H', W', C] (a view of the output), clamped to 0..1.
+
+    Pillow resizes 32-bit float planes (no 8-bit step, no clipping between its two passes) and releases the GIL, so
+    the planes run in parallel threads and are written straight into the output without a temporary frame.
+    """
+    height, width = dest.shape[1], dest.shape[2]
+    if frames.shape[-2:] == (height, width):
+        dest.copy_(frames.movedim(1, -1).clamp(0.0, 1.0))
+        return
     planes = frames.float().cpu().numpy()
-    for b in range(planes.shape[0]):
-        for c in range(planes.shape[1]):
-            picture = Image.fromarray(planes[b, c], mode="F").resize((width, height), Image.Resampling.LANCZOS)
-            out[b, :, :, c] = torch.from_numpy(np.asarray(picture))
-    return out
+    inference = torch.is_inference_mode_enabled()  # ComfyUI runs nodes in inference mode; threads do not inherit it
+
+    def one_plane(index: tuple[int, int]) -> None:
+        b, c = index
+        picture = Image.fromarray(planes[b, c], mode="F").resize((width, height), Image.Resampling.LANCZOS)
+        with torch.inference_mode(inference):
+            dest[b, :, :, c] = torch.from_numpy(np.asarray(picture)).clamp_(0.0, 1.0)
+
+    indices = [(b, c) for b in range(planes.shape[0]) for c in range(planes.shape[1])]
+    with ThreadPoolExecutor(max_workers=min(len(indices), os.cpu_count() or 1)) as pool:
+        list(pool.map(one_plane, indices))
 
 
 def tile_weights(tile: Tile, scale: int) -> torch.Tensor:
@@ -92,6 +107,10 @@ def memory_budget(budget_mb: int, device: torch.device) -> int:
     return int(model_management.get_free_memory(device) * AUTO_BUDGET_SHARE)
 
 
+def auto_frames_per_step(device: torch.device) -> int:
+    return AUTO_FRAMES_PER_STEP["cpu" if device.type == "cpu" else "other"]
+
+
 def plan_run(
     images: torch.Tensor, geometry: FrameGeometry, scale: int, settings: dict[str, int], *, with_model: bool
 ) -> Tiling:
@@ -105,6 +124,7 @@ def plan_run(
         tile=settings["tile_size"],
         overlap=settings["overlap"],
         frames_per_step=settings["frames_per_step"],
+        max_frames_per_step=auto_frames_per_step(device),
         with_model=with_model,
     )
 
@@ -127,8 +147,9 @@ def upscale_frames(
             progress.update(1)
         else:
             big = model_run(chunk, progress)
-        resized = lanczos_resize(big, placed.width, placed.height).clamp_(0.0, 1.0)
-        out[first:last, placed.top : placed.top + placed.height, placed.left : placed.left + placed.width] = resized
+        resize_into(
+            out[first:last, placed.top : placed.top + placed.height, placed.left : placed.left + placed.width], big
+        )
     return out
 
 
@@ -137,7 +158,7 @@ def _int_input(name: str, default: int, maximum: int, tooltip: str, *, minimum: 
 
 
 class VidfarmTiledUpscale(io.ComfyNode):
-    """Upscale frames by tiles to exactly width x height: model (optional) then Lanczos, seam-free and memory-bounded."""
+    """Upscale frames by tiles to exactly width x height: model (optional), then Lanczos; no seams, bounded memory."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -156,8 +177,14 @@ class VidfarmTiledUpscale(io.ComfyNode):
                     tooltip="An upscale model from Load Upscale Model (Real-ESRGAN, ...). Leave unconnected for a "
                     "Lanczos-only upscale: fast, no model file, softer.",
                 ),
-                _int_input("width", 2560, 16384, "Output width in pixels (2560 = 1440p, 3840 = 4K, 5760 = VR).",
-                           minimum=16, step=2),
+                _int_input(
+                    "width",
+                    2560,
+                    16384,
+                    "Output width in pixels (2560 = 1440p, 3840 = 4K, 5760 = VR).",
+                    minimum=16,
+                    step=2,
+                ),
                 _int_input("height", 1440, 16384, "Output height in pixels.", minimum=16, step=2),
                 io.Combo.Input(
                     "aspect",
@@ -169,8 +196,12 @@ class VidfarmTiledUpscale(io.ComfyNode):
                 _int_input("tile_size", 0, 2048, "Tile size in source pixels; 0 = the largest that fits in memory."),
                 _int_input("overlap", 0, 512, "Pixels shared by neighbouring tiles; 0 = 1/8 of the tile (min 8)."),
                 _int_input("frames_per_step", 0, 256, "Frames upscaled together; 0 = as many as fit (at most 16)."),
-                _int_input("memory_budget_mb", 0, 1 << 20, "Working memory allowed in MiB, beyond the output; "
-                           "0 = half of the free VRAM/RAM."),
+                _int_input(
+                    "memory_budget_mb",
+                    0,
+                    1 << 20,
+                    "Working memory allowed in MiB, beyond the output; 0 = half of the free VRAM/RAM.",
+                ),
             ],
             outputs=[io.Image.Output("upscaled", tooltip="The frames at exactly width x height.")],
         )

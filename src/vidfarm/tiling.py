@@ -181,14 +181,16 @@ def choose_tiling(
     tile: int = 0,
     overlap: int = 0,
     frames_per_step: int = 0,
+    max_frames_per_step: int = 16,
     with_model: bool = True,
 ) -> Tiling:
-    """The largest tile and most frames per step that fit in budget_bytes; 0 for tile/overlap/frames means choose.
+    """The largest tile and most frames per step (up to max_frames_per_step) that fit in budget_bytes; 0 for
+    tile/overlap/frames_per_step means choose.
 
     Raises TilingError naming the smallest need when even one frame with the smallest tile does not fit.
     """
     tiles = (tile,) if tile else TILE_SIZES
-    steps = (frames_per_step,) if frames_per_step else _halvings(min(frames, 16))
+    steps = (frames_per_step,) if frames_per_step else _halvings(min(frames, max_frames_per_step))
     for size in tiles:
         shared = overlap or max(8, size // 8)
         for count in steps:

@@ -39,8 +39,8 @@ def test_vr_target_and_odd_sizes_stay_inside_the_canvas() -> None:
     for src in ((1280, 704), (1, 1), (3, 1000), (1000, 3), (777, 333)):
         for mode in ("crop", "pad", "stretch"):
             g = frame_geometry(*src, 5760, 2880, mode)
-            assert 0 <= g.placed.left and g.placed.left + g.placed.width <= 5760
-            assert 0 <= g.placed.top and g.placed.top + g.placed.height <= 2880
+            assert g.placed.left >= 0 and g.placed.left + g.placed.width <= 5760
+            assert g.placed.top >= 0 and g.placed.top + g.placed.height <= 2880
             assert g.source.left + g.source.width <= src[0] and g.source.top + g.source.height <= src[1]
             assert min(g.source.width, g.source.height, g.placed.width, g.placed.height) >= 1
 
