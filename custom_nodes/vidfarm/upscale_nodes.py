@@ -194,7 +194,7 @@ class VidfarmTiledUpscale(io.ComfyNode):
                     "pad = fit inside and add black bars; stretch = scale each axis on its own.",
                 ),
                 _int_input("tile_size", 0, 2048, "Tile size in source pixels; 0 = the largest that fits in memory."),
-                _int_input("overlap", 0, 512, "Pixels shared by neighbouring tiles; 0 = 1/8 of the tile (min 8)."),
+                _int_input("overlap", 0, 512, "Pixels shared by neighbouring tiles; 0 = 1/16 of the tile (min 8)."),
                 _int_input("frames_per_step", 0, 256, "Frames upscaled together; 0 = as many as fit (at most 16)."),
                 _int_input(
                     "memory_budget_mb",

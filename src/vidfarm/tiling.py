@@ -101,19 +101,23 @@ class Span:
 
 
 def plan_axis(length: int, tile: int, overlap: int) -> list[Span]:
-    """Tiles of `tile` pixels covering 0..length with at least `overlap` shared pixels; the last one ends at length."""
+    """The fewest equal tiles of at most `tile` pixels covering 0..length, neighbours sharing at least `overlap`.
+
+    Equal tiles spread evenly (rather than full tiles plus a sliver) keep the work near length: no pixel is computed
+    more often than the overlap needs.
+    """
     if tile <= overlap:
         raise TilingError(f"tile size {tile} must be larger than the overlap {overlap}")
     if length <= tile:
         return [Span(0, length, 0, 0)]
-    step = tile - overlap
-    count = math.ceil((length - tile) / step) + 1
-    starts = [min(i * step, length - tile) for i in range(count)]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    starts = [i * (length - size) // (count - 1) for i in range(count)]
     spans = []
     for i, start in enumerate(starts):
-        lead = starts[i - 1] + tile - start if i > 0 else 0
-        trail = start + tile - starts[i + 1] if i + 1 < count else 0
-        spans.append(Span(start, tile, lead, trail))
+        lead = starts[i - 1] + size - start if i > 0 else 0
+        trail = start + size - starts[i + 1] if i + 1 < count else 0
+        spans.append(Span(start, size, lead, trail))
     return spans
 
 
@@ -192,7 +196,7 @@ def choose_tiling(
     tiles = (tile,) if tile else TILE_SIZES
     steps = (frames_per_step,) if frames_per_step else _halvings(min(frames, max_frames_per_step))
     for size in tiles:
-        shared = overlap or max(8, size // 8)
+        shared = overlap or max(8, size // 16)
         for count in steps:
             need = step_bytes(region, tile=size, scale=scale, frames=count, target=target, with_model=with_model)
             if need <= budget_bytes:

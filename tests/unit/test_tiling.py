@@ -62,6 +62,12 @@ def test_axis_plan_covers_everything_with_at_least_the_overlap() -> None:
         assert spans[0].lead_overlap == 0 and spans[-1].trail_overlap == 0
 
 
+def test_axis_plan_uses_equal_tiles_and_little_extra_work() -> None:
+    spans = plan_axis(1280, 512, 32)
+    assert [(s.start, s.length) for s in spans] == [(0, 448), (416, 448), (832, 448)]
+    assert sum(s.length for s in plan_axis(720, 512, 32)) == 752  # 720 + one 32-pixel overlap
+
+
 def test_axis_plan_needs_a_tile_larger_than_the_overlap() -> None:
     with pytest.raises(TilingError, match="larger than the overlap"):
         plan_axis(100, 16, 16)
@@ -70,7 +76,7 @@ def test_axis_plan_needs_a_tile_larger_than_the_overlap() -> None:
 def test_tile_grid_is_row_major_and_counts_match() -> None:
     tiles = plan_tiles(200, 100, tile=64, overlap=8)
     assert len(tiles) == count_tiles(200, 100, tile=64, overlap=8) == 4 * 2
-    assert [t.y.start for t in tiles] == [0] * 4 + [36] * 4
+    assert [t.y.start for t in tiles] == [0] * 4 + [46] * 4
 
 
 def test_feather_ramp_is_one_inside_zero_at_cut_edges_and_rises_monotonically() -> None:
@@ -99,7 +105,7 @@ def test_overlapping_tiles_always_have_some_weight() -> None:
 def test_choose_tiling_takes_the_largest_tile_and_most_frames_that_fit() -> None:
     region = Box(0, 0, 1280, 720)
     big = choose_tiling(region, scale=2, target=(2560, 1440), budget_bytes=64 * 2**30, frames=100)
-    assert (big.tile, big.overlap, big.frames_per_step) == (512, 64, 16)
+    assert (big.tile, big.overlap, big.frames_per_step) == (512, 32, 16)
     small = choose_tiling(region, scale=2, target=(2560, 1440), budget_bytes=600 * 2**20, frames=100)
     assert small.tile < 512 and small.frames_per_step == 1 and small.estimated_bytes <= 600 * 2**20
     assert small.estimated_bytes == step_bytes(region, tile=small.tile, scale=2, frames=1, target=(2560, 1440))
