@@ -136,10 +136,10 @@ def test_the_same_frame_in_two_batches_gives_the_same_pixels(
     client: ComfyClient, model_name: str, tmp_path: Path
 ) -> None:
     outputs = []
-    for frames in (3, 1):
+    for frames in (3, 1):  # all three frames through each tile together, then the first frame alone
         graph = {
             **source_nodes(64, 48, frames),
-            **upscale_node(["2", 0], model_name, width=160, height=90, tile_size=32, overlap=8),
+            **upscale_node(["2", 0], model_name, width=160, height=90, tile_size=32, overlap=8, frames_per_step=frames),
             **save(["10", 0], f"batch{frames}"),
         }
         outputs.append(frames_of(client, graph, tmp_path / str(frames)))
