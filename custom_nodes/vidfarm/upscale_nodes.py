@@ -96,7 +96,7 @@ class TiledModelRun:
                 up = self.model(part.to(self.device)).float().cpu()  # type: ignore[operator]
             if up.shape[-2:] != (tile.y.length * s, tile.x.length * s):
                 raise RuntimeError(f"the upscale model returned {tuple(up.shape[-2:])} for a tile; expected x{s}")
-            acc[..., self._rows(tile), self._cols(tile)] += up * weight
+            acc[..., self._rows(tile), self._cols(tile)].addcmul_(up, weight)
             progress.update(1)
         return acc.div_(self.weight_total)
 
