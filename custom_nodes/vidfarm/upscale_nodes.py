@@ -35,30 +35,41 @@ log = logging.getLogger("vidfarm.upscale")
 AUTO_BUDGET_SHARE = 0.5  # of the free memory on the device, when no budget is given
 # Frames through one tile at once when chosen automatically: batching only pays on a GPU; on a CPU it costs memory.
 AUTO_FRAMES_PER_STEP = {"cpu": 1, "other": 8}
+RESIZE_STRIP_ROWS = 256  # output rows per Lanczos strip: small temporaries, enough work per thread
 
 
 def resize_into(dest: torch.Tensor, frames: torch.Tensor) -> None:
     """Lanczos-resize [B, C, H, W] floats into dest [B, H', W', C] (a view of the output), clamped to 0..1.
 
     Pillow resizes 32-bit float planes (no 8-bit step, no clipping between its two passes) and releases the GIL, so
-    the planes run in parallel threads and are written straight into the output without a temporary frame.
+    strips of output rows run in parallel threads and land straight in the output. A strip is Pillow's resize of the
+    whole plane restricted by `box` (its filter still reads the rows around the box), so strips join exactly.
     """
     height, width = dest.shape[1], dest.shape[2]
     if frames.shape[-2:] == (height, width):
         dest.copy_(frames.movedim(1, -1).clamp(0.0, 1.0))
         return
     planes = frames.float().cpu().numpy()
+    pictures = [[Image.fromarray(planes[b, c], mode="F") for c in range(planes.shape[1])] for b in range(len(planes))]
+    src_height, src_width = planes.shape[2], planes.shape[3]
     inference = torch.is_inference_mode_enabled()  # ComfyUI runs nodes in inference mode; threads do not inherit it
 
-    def one_plane(index: tuple[int, int]) -> None:
-        b, c = index
-        picture = Image.fromarray(planes[b, c], mode="F").resize((width, height), Image.Resampling.LANCZOS)
+    def one_strip(index: tuple[int, int, int]) -> None:
+        b, c, top = index
+        bottom = min(height, top + RESIZE_STRIP_ROWS)
+        box = (0.0, top * src_height / height, float(src_width), bottom * src_height / height)
+        strip = pictures[b][c].resize((width, bottom - top), Image.Resampling.LANCZOS, box=box)
         with torch.inference_mode(inference):
-            dest[b, :, :, c] = torch.from_numpy(np.asarray(picture)).clamp_(0.0, 1.0)
+            dest[b, top:bottom, :, c] = torch.from_numpy(np.asarray(strip)).clamp_(0.0, 1.0)
 
-    indices = [(b, c) for b in range(planes.shape[0]) for c in range(planes.shape[1])]
-    with ThreadPoolExecutor(max_workers=min(len(indices), os.cpu_count() or 1)) as pool:
-        list(pool.map(one_plane, indices))
+    strips = [
+        (b, c, top)
+        for b in range(len(planes))
+        for c in range(planes.shape[1])
+        for top in range(0, height, RESIZE_STRIP_ROWS)
+    ]
+    with ThreadPoolExecutor(max_workers=min(len(strips), os.cpu_count() or 1)) as pool:
+        list(pool.map(one_strip, strips))
 
 
 def tile_weights(tile: Tile, scale: int) -> torch.Tensor:
