@@ -8,7 +8,7 @@ timed from the websocket events of its upscale nodes only (the frame source and 
 is the server's peak RSS (VmHWM, reset before each run) above its RSS at the start of the run. Prints frames per
 second, the ratios (> 1 = vidfarm faster / lighter) and the largest pixel difference between the two outputs.
 
-    .venv/bin/python benchmarks/upscale.py [--frames 3] [--rounds 1]
+    .venv/bin/python benchmarks/upscale.py [--frames 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def compare(client: ComfyClient, pid: int, model: str | None, args: argparse.Nam
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
