@@ -11,7 +11,9 @@ from PIL import Image
 from tests.conftest import REPO, pool_json
 from vidfarm.comfy import ComfyClient
 from vidfarm.local_comfy import LocalComfy
+from vidfarm.media import probe
 from vidfarm.progress_log import ProgressLog
+from vidfarm.spherical import read_spherical
 
 CONTRACT_KEYS = {"job_id", "video", "preview", "thumbnail", "width", "height", "fps", "frames", "duration",
                  "seconds_taken", "segments", "workers"}
@@ -25,7 +27,8 @@ def test_photo_to_long_video_through_the_notebook(
     result, progress = tmp_path / "result.json", tmp_path / "progress.jsonl"
     parameters = {"prompt": "the same meadow at dusk", "image": str(photo), "seconds": 4.0, "width": 320,
                   "height": 180, "fps": 8, "head_url": comfy_server.url, "workers": pool_json(worker_pool),
-                  "out_dir": str(tmp_path / "jobs"), "result_path": str(result), "progress_path": str(progress)}
+                  "out_dir": str(tmp_path / "jobs"), "result_path": str(result), "progress_path": str(progress),
+                  "vr": "vr180_mono"}
     pm.execute_notebook(str(REPO / "notebooks" / "10_long_video.ipynb"), str(tmp_path / "run.ipynb"),
                         parameters=parameters, cwd=str(tmp_path), progress_bar=False)
     summary = json.loads(result.read_text())
@@ -34,6 +37,9 @@ def test_photo_to_long_video_through_the_notebook(
     assert all(Path(summary[k]).is_file() for k in ("video", "preview", "thumbnail"))
     assert Path(summary["video"]).parent == tmp_path / "jobs" / summary["job_id"]
     assert set(summary["workers"]) == {"test-0", "test-1"}
+    vr = Path(summary["vr_video"])  # the pipeline can end in VR: same view in both eyes, with V2 metadata
+    assert vr.name.endswith("_180_LR.mp4") and read_spherical(vr).stereo_mode == 2
+    assert probe(vr).width == 2 * probe(vr).height
     events, _ = ProgressLog(progress).read_from(0)
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and events[-1].stage == "finished"
