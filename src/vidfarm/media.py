@@ -79,17 +79,21 @@ def _probe_image(path: Path, size: int) -> MediaInfo:
         raise OutputInvalid(f"{path.name} does not decode as an image: {exc}") from None
 
 
-def check_upload_image(path: str | Path, *, max_bytes: int) -> str:
-    """Refuse anything that is not a reasonably sized PNG/JPEG/WEBP/BMP before it is uploaded. Returns the format."""
-    path = Path(path)
+def _within_limit(path: Path, max_bytes: int, error: type[Exception], what: str, advice: str) -> Path:
+    """The file exists and is no bigger than the server takes (checked before a byte is read or sent)."""
     if not path.is_file():
-        raise InputImageError(f"image {path} does not exist")
+        raise error(f"{what} {path} does not exist")
     size = path.stat().st_size
     if size > max_bytes:
-        raise InputImageError(
-            f"image {path.name} is {size / 1e6:.1f} MB; the server accepts at most {max_bytes / 1e6:.0f} MB - "
-            "send a smaller or more compressed image"
+        raise error(
+            f"{what} {path.name} is {size / 1e6:.1f} MB; the server accepts at most {max_bytes / 1e6:.0f} MB - {advice}"
         )
+    return path
+
+
+def check_upload_image(path: str | Path, *, max_bytes: int) -> str:
+    """Refuse anything that is not a reasonably sized PNG/JPEG/WEBP/BMP before it is uploaded. Returns the format."""
+    path = _within_limit(Path(path), max_bytes, InputImageError, "image", "send a smaller or more compressed image")
     try:
         with Image.open(path) as image:
             if image.format not in UPLOAD_FORMATS:
@@ -106,15 +110,9 @@ def check_upload_video(path: str | Path, *, max_bytes: int) -> MediaInfo:
     """Refuse anything that is not a reasonably sized, decodable video before it is uploaded (first frame decoded)."""
     import av
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputVideoError(f"video {path} does not exist")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise InputVideoError(
-            f"video {path.name} is {size / 1e6:.1f} MB; the server accepts at most {max_bytes / 1e6:.0f} MB - "
-            "cut it into segments or re-encode it smaller"
-        )
+    path = _within_limit(
+        Path(path), max_bytes, InputVideoError, "video", "cut it into segments or re-encode it smaller"
+    )
     if path.suffix.lower() not in VIDEO_SUFFIXES - {".gif"}:
         raise InputVideoError(f"{path.name} is not a video file name; send MP4, WEBM, MOV or MKV")
     try:
@@ -125,7 +123,13 @@ def check_upload_video(path: str | Path, *, max_bytes: int) -> MediaInfo:
                 raise InputVideoError(f"{path.name} is {frame.width}x{frame.height}; at most 64 megapixels, please")
             rate = stream.average_rate or stream.base_rate or Fraction(0)
             return MediaInfo(
-                "video", frame.width, frame.height, stream.frames, float(rate), stream.codec_context.name, size
+                "video",
+                frame.width,
+                frame.height,
+                stream.frames,
+                float(rate),
+                stream.codec_context.name,
+                path.stat().st_size,
             )
     except (av.FFmpegError, IndexError, StopIteration) as exc:
         raise InputVideoError(f"{path.name} does not decode as video ({exc}); send an MP4 (H.264)") from None
