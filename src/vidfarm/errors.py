@@ -4,6 +4,7 @@ VidfarmError
 ├── WorkflowError              a workflow file or graph cannot be used
 │   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
 ├── InputImageError            an image to upload is not an image, or too big
+├── JobRefused                 the service will not take a job (bad options, too long a prompt, over a limit)
 └── ComfyError                 talking to a ComfyUI server
     ├── ServerUnreachable      connection refused / timed out for longer than allowed
     ├── AuthRejected           401/403: wrong or missing token
@@ -58,6 +59,10 @@ class WorkflowInvalid(WorkflowError):
 
 class InputImageError(VidfarmError):
     """An input image is unreadable, of the wrong type or too big."""
+
+
+class JobRefused(VidfarmError):
+    """The service refuses a job request; the message tells the person what to change."""
 
 
 class ComfyError(VidfarmError):
