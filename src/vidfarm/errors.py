@@ -99,5 +99,9 @@ class PromptLost(ComfyError):
     pass
 
 
+class WorkerStalled(ComfyError):
+    pass
+
+
 class OutputInvalid(ComfyError):
     pass
