@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from vidfarm.errors import JobRefused, VidfarmError
 from vidfarm_service.api import api, public
@@ -19,6 +19,7 @@ from vidfarm_service.runner import Runner
 from vidfarm_service.submissions import Limits
 
 log = logging.getLogger(__name__)
+UPLOAD_FORM_SLACK = 64 * 1024  # room for the prompt, the options and multipart boundaries
 
 
 def build_service(settings: Settings) -> Service:
@@ -84,6 +85,20 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     app.include_router(api)
     app.include_router(public)
+
+    @app.middleware("http")
+    async def refuse_oversized_uploads(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """A declared body far over the upload limit is refused before a byte of it is read or spooled."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > service.limits.max_upload_bytes + UPLOAD_FORM_SLACK:
+            limit = service.limits.max_upload_bytes / 1e6
+            return JSONResponse(
+                {"detail": f"the upload is over {limit:.0f} MB; send a smaller or more compressed image"},
+                status_code=413,
+            )
+        return await call_next(request)
 
     @app.exception_handler(VidfarmError)
     async def refused(request: Request, exc: VidfarmError) -> JSONResponse:
