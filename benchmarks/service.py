@@ -66,11 +66,11 @@ def service_run(bot_api: FakeBotApi, service: ServiceProcess) -> tuple[float, fl
     return job["finished"] - began, job["started"] - began
 
 
-def read_latencies(service: ServiceProcess, job_id: str, reads: int) -> list[float]:
+def read_latencies(service: ServiceProcess, path: str, reads: int) -> list[float]:
     timings = []
     for _ in range(reads):
         began = time.perf_counter()
-        service.api.get(f"/api/jobs/{job_id}").raise_for_status()
+        service.api.get(path).raise_for_status()
         timings.append((time.perf_counter() - began) * 1000)
     return sorted(timings)
 
@@ -107,13 +107,14 @@ def main() -> None:
 
         done = service.api.post("/api/jobs", json={"prompt": "idle", "seconds": 2}).json()["id"]
         service.wait_status(done, "succeeded")
-        idle = read_latencies(service, done, args.reads)
+        idle = read_latencies(service, f"/api/jobs/{done}", args.reads)
         ids = [
             service.api.post("/api/jobs", json={"prompt": f"load {i}", "seconds": 60}).json()["id"] for i in range(8)
         ]
         for job_id in ids:
             service.wait_status(job_id, "running", timeout=120)
-        busy = read_latencies(service, ids[0], args.reads)
+        busy = read_latencies(service, f"/api/jobs/{ids[0]}", args.reads)
+        health = read_latencies(service, "/healthz", args.reads)  # no store, no auth: what the loaded CPU costs
         running = sum(service.job(i)["status"] == "running" for i in ids)
         print(f"status reads, idle:          p50 {pct(idle, 0.5):6.1f} ms  p99 {pct(idle, 0.99):6.1f} ms")
         print(f"status reads, {running} jobs running: p50 {pct(busy, 0.5):6.1f} ms  p99 {pct(busy, 0.99):6.1f} ms")

@@ -29,6 +29,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """Children, grandchildren, ... of `pid` (e.g. the head ComfyUI a kernel started), found while they live."""
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def is_ours(pid: int) -> bool:
     """Alive and started by us (a papermill, a kernel): a recorded pid may have been reused after a reboot."""
     try:

@@ -55,7 +55,7 @@ class Runner:
         return self.job_dir(job_id) / "executed.ipynb"
 
     async def start(self) -> None:
-        self._resume_unfinished()
+        await self._resume_unfinished()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="vidfarm-dispatch")
 
     async def stop(self) -> None:
@@ -102,11 +102,14 @@ class Runner:
         await _wait_gone(papermill, self.cancel_grace_seconds)
         processes.interrupt(papermill)
         await _wait_gone(papermill, 2.0)
-        _kill_all(pids)
+        leftovers = [child for pid in pids for child in processes.descendants(pid)]  # e.g. a head ComfyUI
+        _kill_all([*pids, *leftovers])
 
-    def _resume_unfinished(self) -> None:
+    async def _resume_unfinished(self) -> None:
         for job in self.store.with_status(JobStatus.RUNNING, JobStatus.CANCELING):
-            _kill_all([pid for pid in job.pids if processes.is_ours(pid)])
+            leftovers = [pid for pid in job.pids if processes.is_ours(pid)]
+            if leftovers:  # a run the killed service left behind: stop it the gentle way first
+                await self._stop_notebook(leftovers)
             if job.status is JobStatus.CANCELING:
                 job.status, job.stage, job.finished = JobStatus.CANCELED, "canceled", time.time()
             else:
@@ -191,7 +194,7 @@ class Runner:
     async def _follow(self, job: Job, progress: ProgressLog, offset: int, papermill_pid: int) -> int:
         events, offset = progress.read_from(offset)
         current = self.store.get(job.id) or job
-        kernels = [pid for pid in processes.children(papermill_pid) if pid not in current.pids]
+        kernels = [] if len(current.pids) > 1 else processes.children(papermill_pid)  # until the kernel is known
         if not events and not kernels:
             return offset
         current.pids = [*current.pids, *kernels]

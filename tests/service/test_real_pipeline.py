@@ -56,3 +56,34 @@ def test_text_and_photo_to_video_through_the_real_notebook(real_service: tuple[F
     job = service.wait_status(photo_job, "succeeded", timeout=600)
     assert job["parameters"]["image"] and probe(job["result"]["video"]).width == 320
     bot_api.wait_for(lambda: len(bot_api.sent("sendVideo", FRIEND)) == 2, what="the second video")
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and text in cmdline:
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+@pytest.mark.engine
+def test_cancel_stops_the_real_notebook_and_its_comfyui(real_service: tuple[FakeBotApi, ServiceProcess]) -> None:
+    bot_api, service = real_service
+    bot_api.send_text(FRIEND, "/options")
+    bot_api.wait_for(lambda: [c for c in bot_api.sent("sendMessage", FRIEND) if c.fields["text"].startswith("Options")])
+    bot_api.press(FRIEND, "opt:s:30", 1)
+    bot_api.wait_for(lambda: bot_api.sent("editMessageReplyMarkup", FRIEND), what="the choice saved")
+    before = len(bot_api.sent("sendMessage", FRIEND))
+    bot_api.send_text(FRIEND, "a very long train")
+    job_id, message_id = status_message(bot_api, FRIEND, before)
+    bot_api.wait_for(lambda: _processes_mentioning(f"heads/{job_id}"), what="the job's head ComfyUI", timeout=300)
+    bot_api.wait_for(lambda: service.job(job_id)["fraction"] > 0, what="rendering under way", timeout=300)
+    bot_api.press(FRIEND, f"cancel:{job_id}", message_id)
+    service.wait_status(job_id, "canceled", timeout=120)
+    bot_api.wait_for(lambda: "canceled" in bot_api.texts.get(message_id, ""), what="the status shows canceled")
+    bot_api.wait_for(lambda: not _processes_mentioning(f"heads/{job_id}"), what="the head gone", timeout=30)
+    assert not bot_api.sent("sendVideo", FRIEND)
