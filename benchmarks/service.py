@@ -118,6 +118,7 @@ def main() -> None:
         running = sum(service.job(i)["status"] == "running" for i in ids)
         print(f"status reads, idle:          p50 {pct(idle, 0.5):6.1f} ms  p99 {pct(idle, 0.99):6.1f} ms")
         print(f"status reads, {running} jobs running: p50 {pct(busy, 0.5):6.1f} ms  p99 {pct(busy, 0.99):6.1f} ms")
+        print(f"/healthz, same load:          p50 {pct(health, 0.5):6.1f} ms  p99 {pct(health, 0.99):6.1f} ms")
         print(
             f"ratio busy / idle: p50 {pct(busy, 0.5) / pct(idle, 0.5):.2f}  p99 {pct(busy, 0.99) / pct(idle, 0.99):.2f}"
         )

@@ -30,6 +30,7 @@ def real_service(tmp_path: Path) -> Iterator[tuple[FakeBotApi, ServiceProcess]]:
 
 
 @pytest.mark.engine
+@pytest.mark.timeout(900)
 def test_text_and_photo_to_video_through_the_real_notebook(real_service: tuple[FakeBotApi, ServiceProcess]) -> None:
     bot_api, service = real_service
     bot_api.send_text(FRIEND, "a paper boat drifting down a rainy street")
@@ -71,6 +72,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 @pytest.mark.engine
+@pytest.mark.timeout(900)
 def test_cancel_stops_the_real_notebook_and_its_comfyui(real_service: tuple[FakeBotApi, ServiceProcess]) -> None:
     bot_api, service = real_service
     bot_api.send_text(FRIEND, "/options")
