@@ -182,14 +182,21 @@ class Runner:
             "papermill",
             str(self.notebook),
             str(self.executed_notebook(job.id)),
-            "-y",
-            json.dumps(parameters),
+            "-f",
+            str(self._parameters_file(job, parameters)),
             "-k",
             self.kernel_name,
             "--cwd",
             str(self.job_dir(job.id)),
             "--no-progress-bar",
         ]
+
+    def _parameters_file(self, job: Job, parameters: dict[str, Any]) -> Path:
+        """Parameters go in a private file, not the command line: worker tokens must not show in `ps`."""
+        path = self.job_dir(job.id) / "parameters.json"  # JSON is YAML, which papermill's -f reads
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(parameters))
+        return path
 
     async def _follow(self, job: Job, progress: ProgressLog, offset: int, papermill_pid: int) -> int:
         events, offset = progress.read_from(offset)

@@ -110,7 +110,10 @@ class StatusMessages:
             if text != message.shown:
                 await self._edit(message, text, buttons)
         while message.done:
-            await message.done.pop(0)()
+            try:
+                await message.done.pop(0)()
+            except Exception:  # a failed delivery must not stop this job's later edits
+                log.exception("job %s: delivery failed", job_id)
 
     async def _edit(self, message: _Message, text: str, buttons: InlineKeyboardMarkup | None) -> None:
         try:

@@ -226,3 +226,12 @@ def test_forged_webhook_is_rejected(tmp_path: Path) -> None:
     finally:
         service.stop()
         bot_api.stop()
+
+
+def test_jobs_wait_their_turn_in_order(service: ServiceProcess) -> None:
+    ids = [service.api.post("/api/jobs", json={"prompt": f"queued {i}"}).json()["id"] for i in range(3)]
+    queued = [service.job(i)["status"] for i in ids[1:]]
+    assert queued == ["queued", "queued"]  # one slot (MAX_PARALLEL=1): the others wait
+    jobs = [service.wait_status(i, "succeeded") for i in ids]
+    for earlier, later in zip(jobs, jobs[1:], strict=False):
+        assert later["started"] >= earlier["finished"]  # never two at once, in submission order
