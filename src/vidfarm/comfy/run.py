@@ -161,7 +161,7 @@ class PromptRun:
         assert self._events is not None
         missing = 0
         down_since: float | None = None
-        next_poll = 0.0
+        next_poll = time.monotonic() + self._poll_interval  # the socket reports the end; polls confirm
         seen_connects = self._events.connects
         while True:
             self._check_deadlines(began)
