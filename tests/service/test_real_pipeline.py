@@ -36,13 +36,13 @@ def test_text_and_photo_to_video_through_the_real_notebook(real_service: tuple[F
     bot_api.send_text(FRIEND, "a paper boat drifting down a rainy street")
     job_id, message_id = status_message(bot_api, FRIEND, 0)
     job = service.wait_status(job_id, "succeeded", timeout=600)
+    video = bot_api.wait_for(lambda: bot_api.sent("sendVideo", FRIEND), what="the video")[0]  # after the last edit
     shown = [
         c.fields["text"] for c in bot_api.sent("editMessageText", FRIEND) if c.fields["message_id"] == str(message_id)
     ]
     progress = [t for t in shown if "⚙" in t]
     assert len(progress) >= 2 and any(re.search(r"[1-9]\d?%", t) for t in progress), shown
     assert shown[-1].endswith("✅ done") and bot_api.unchanged_edits == 0
-    video = bot_api.wait_for(lambda: bot_api.sent("sendVideo", FRIEND), what="the video")[0]
     info = probe(job["result"]["video"])
     assert (info.width, info.height) == (320, 180) and info.duration == pytest.approx(4, abs=0.5)
     assert video.fields["width"] == str(probe(job["result"]["preview"]).width) and video.files["video"]
