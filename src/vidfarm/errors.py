@@ -6,6 +6,10 @@ VidfarmError
 ├── InputImageError            an image to upload is not an image, or too big
 ├── InputVideoError            a video to upload does not decode, or is too big
 ├── TilingError                an upscale cannot be planned (bad sizes, or not even the smallest tile fits)
+├── JobRefused                 the service will not take a job (bad options, too long a prompt, over a limit)
+├── PlanError (plan.py)        a long video cannot be planned as asked
+├── DispatchFailed (dispatch)  a long video cannot finish: which task, and each worker's reason
+├── SphericalError, VRFormatError (spherical.py, vr_format.py)  VR metadata or layout cannot be written
 └── ComfyError                 talking to a ComfyUI server
     ├── ServerUnreachable      connection refused / timed out for longer than allowed
     ├── AuthRejected           401/403: wrong or missing token
@@ -13,6 +17,7 @@ VidfarmError
     ├── ExecutionFailed        the prompt ran and a node raised
     ├── ExecutionInterrupted   the prompt was interrupted / cancelled
     ├── PromptLost             the server forgot the prompt (restart) and the re-submission was lost too
+    ├── WorkerStalled          no sign of progress for longer than allowed (a hung worker)
     └── OutputInvalid          an output file is missing, empty or does not decode
 """
 
@@ -68,6 +73,10 @@ class InputVideoError(VidfarmError):
 
 class TilingError(VidfarmError):
     """An upscale cannot be planned: impossible sizes, or not even the smallest tile fits in free memory."""
+
+
+class JobRefused(VidfarmError):
+    """The service refuses a job request; the message tells the person what to change."""
 
 
 class ComfyError(VidfarmError):

@@ -21,7 +21,7 @@ def test_same_packages_and_versions() -> None:
     text = (REPO / "environment.yml").read_text()
     for line in text.split("\ndependencies:\n", 1)[1].splitlines():
         item = re.match(r"^  - ([^:\s][^#]*)$", line)
-        if item and not item.group(1).startswith(("python", "pip")):
+        if item and not item.group(1).startswith("python=") and item.group(1).strip() not in ("pip", "pip:"):
             name, spec = _name_and_spec(item.group(1))
             conda_deps[name] = spec
     assert conda_deps == pip_deps

@@ -1,0 +1,193 @@
+"""The REST API for the same jobs the bot runs. A bearer token guards everything except signed file links (their
+own HMAC) and the Telegram webhook (Telegram's secret-token header)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from vidfarm.errors import JobRefused
+from vidfarm_service.context import Service
+from vidfarm_service.jobs import Job
+from vidfarm_service.links import KINDS
+from vidfarm_service.submissions import check_quota, job_parameters, make_job
+
+API_OWNER = "api"
+CHUNK = 1 << 20
+
+
+class JobCreate(BaseModel):
+    prompt: str
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: int | None = None
+    strategy: str | None = None
+    recipe: str | None = None
+    seed: int | None = None
+
+
+class LinkPublic(BaseModel):
+    url: str
+    expires_in: int = Field(description="seconds")
+
+
+def service(request: Request) -> Service:
+    found: Service = request.app.state.service
+    return found
+
+
+ServiceDep = Annotated[Service, Depends(service)]
+
+
+def require_token(svc: ServiceDep, authorization: Annotated[str, Header()] = "") -> None:
+    expected = f"Bearer {svc.settings.api_token.get_secret_value()}"
+    if not hmac.compare_digest(authorization.encode(), expected.encode()):
+        raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <VIDFARM_SERVICE_API_TOKEN>'")
+
+
+api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+public = APIRouter()
+
+
+def _job_or_404(svc: Service, job_id: str) -> Job:
+    job = svc.store.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}: GET /api/jobs lists them")
+    return job
+
+
+def _submit(svc: Service, prompt: str, options: dict[str, Any], image: Path | None = None) -> dict[str, Any]:
+    check_quota(svc.store, API_OWNER, svc.limits)
+    parameters = job_parameters(prompt, options=options, defaults=svc.settings.defaults, limits=svc.limits, image=image)
+    return svc.runner.submit(make_job(API_OWNER, parameters)).public()
+
+
+@api.post("/jobs", status_code=201)
+async def create_job(body: JobCreate, svc: ServiceDep) -> dict[str, Any]:
+    return _submit(svc, body.prompt, body.model_dump(exclude={"prompt"}, exclude_none=True))
+
+
+@api.post("/jobs/upload", status_code=201)
+async def create_job_with_image(
+    svc: ServiceDep,
+    image: Annotated[UploadFile, File(description="PNG/JPEG/WEBP/BMP photo for image-to-video")],
+    prompt: Annotated[str, Form()],
+    options: Annotated[str, Form(description='JSON object of options, e.g. {"seconds": 8}')] = "{}",
+) -> dict[str, Any]:
+    try:
+        chosen = json.loads(options)
+    except ValueError:
+        raise JobRefused('options must be a JSON object, e.g. {"seconds": 8}') from None
+    if not isinstance(chosen, dict):
+        raise JobRefused('options must be a JSON object, e.g. {"seconds": 8}')
+    path = await save_upload(image, svc.uploads_dir, max_bytes=svc.limits.max_upload_bytes)
+    return _submit(svc, prompt, chosen, path)
+
+
+async def save_upload(upload: UploadFile, folder: Path, *, max_bytes: int) -> Path:
+    """Stream to disk, stopping at `max_bytes` (a 100 MB upload never fills the disk or the memory)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = Path(upload.filename or "upload").suffix.lower()[:6] or ".img"
+    path = folder / f"{make_job('x', {}).id}{suffix}"
+    written = 0
+    with path.open("wb") as out:
+        while chunk := await upload.read(CHUNK):
+            written += len(chunk)
+            if written > max_bytes:
+                out.close()
+                path.unlink()
+                raise HTTPException(
+                    413, f"the image is over {max_bytes / 1e6:.0f} MB; send a smaller or more compressed one"
+                )
+            out.write(chunk)
+    return path
+
+
+@api.get("/jobs")
+async def list_jobs(svc: ServiceDep, limit: int = 50) -> list[dict[str, Any]]:
+    return [job.public() for job in svc.store.recent(limit=min(limit, 500))]
+
+
+@api.get("/jobs/{job_id}")
+async def get_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
+    return _job_or_404(svc, job_id).public()
+
+
+@api.post("/jobs/{job_id}/cancel")
+async def cancel_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
+    _job_or_404(svc, job_id)
+    job = await svc.runner.cancel(job_id)
+    assert job is not None
+    return job.public()
+
+
+@api.get("/jobs/{job_id}/files/{kind}")
+async def download(job_id: str, kind: str, svc: ServiceDep) -> FileResponse:
+    return _file_response(_job_or_404(svc, job_id), kind)
+
+
+@api.get("/jobs/{job_id}/link")
+async def signed_link(job_id: str, svc: ServiceDep, kind: str = "video") -> LinkPublic:
+    _file_response(_job_or_404(svc, job_id), kind)
+    return LinkPublic(url=svc.signer.url(job_id, kind), expires_in=svc.signer.ttl_seconds)
+
+
+@api.get("/jobs/{job_id}/notebook", response_class=HTMLResponse)
+async def executed_notebook(job_id: str, svc: ServiceDep) -> HTMLResponse:
+    _job_or_404(svc, job_id)
+    executed = svc.runner.executed_notebook(job_id)
+    if not executed.exists():
+        raise HTTPException(404, f"job {job_id} has not started its notebook yet")
+    return HTMLResponse(await asyncio.to_thread(render_html, executed))
+
+
+def render_html(executed: Path) -> str:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))  # type: ignore[no-untyped-call]
+    return str(body)
+
+
+@public.get("/files/{job_id}/{name}")
+async def signed_file(job_id: str, name: str, expires: int, sig: str, svc: ServiceDep) -> FileResponse:
+    kind = name.rsplit(".", 1)[0]
+    if not svc.signer.verify(job_id, kind, expires, sig):
+        raise HTTPException(403, "this link is invalid or has expired: ask the bot for the job again (/jobs)")
+    return _file_response(_job_or_404(svc, job_id), kind)
+
+
+@public.get("/healthz")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@public.post("/telegram/webhook")
+async def telegram_webhook(
+    request: Request, svc: ServiceDep, secret: Annotated[str, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = ""
+) -> JSONResponse:
+    expected = svc.settings.telegram_webhook_secret
+    if svc.bot is None or expected is None or svc.settings.telegram_mode != "webhook":
+        raise HTTPException(404, "the Telegram webhook is off (VIDFARM_SERVICE_TELEGRAM_MODE=webhook turns it on)")
+    if not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(403, "wrong X-Telegram-Bot-Api-Secret-Token")
+    await svc.bot.feed(await request.json())
+    return JSONResponse({"ok": True})
+
+
+def _file_response(job: Job, kind: str) -> FileResponse:
+    if kind not in KINDS:
+        raise HTTPException(404, f"no file kind {kind}; one of {', '.join(KINDS)}")
+    path = (job.result or {}).get(kind)
+    if not path or not Path(path).is_file():
+        raise HTTPException(404, f"job {job.id} has no {kind} (status {job.status.value})")
+    media = "image/jpeg" if kind == "thumbnail" else "video/mp4"
+    return FileResponse(path, media_type=media, filename=f"{job.id}-{kind}{Path(path).suffix}")

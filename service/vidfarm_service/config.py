@@ -1,0 +1,86 @@
+"""The service's configuration: one pydantic-settings tree, read from `VIDFARM_SERVICE_*` variables, checked at start.
+
+Secrets are SecretStr and placeholders ("changeme", short strings) are refused, so a copied example never goes live.
+Adapters get plain arguments taken from here, never this object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vidfarm.local_comfy import REPO
+
+PLACEHOLDERS = {"changeme", "change-me", "secret", "token", "password", "xxx", "todo", "example"}
+MIN_SECRET_CHARS = 16
+
+
+def _refuse_placeholder(name: str, secret: SecretStr | None) -> None:
+    if secret is None:
+        return
+    value = secret.get_secret_value()
+    if value.lower() in PLACEHOLDERS or len(value) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"{name} is a placeholder or shorter than {MIN_SECRET_CHARS} characters; "
+            "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDFARM_SERVICE_", env_file=None, extra="ignore")
+
+    # access
+    api_token: SecretStr = Field(description="bearer token for the REST API")
+    link_secret: SecretStr = Field(description="HMAC key for signed download links")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="how phones reach this service")
+    link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # telegram
+    telegram_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_mode: Literal["polling", "webhook", "off"] = "polling"
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_poll_timeout: float = Field(default=10.0, ge=0)
+    admin_ids: list[int] = Field(default_factory=list)
+    allowed_ids: list[int] = Field(default_factory=list, description="allowed at start, besides admins")
+    status_edit_seconds: float = Field(default=3.0, ge=0)
+
+    # limits
+    jobs_per_day: int = Field(default=20, ge=1)
+    gpu_minutes_per_day: float = Field(default=120.0, gt=0)
+    max_upload_bytes: int = Field(default=20_000_000, ge=1024)
+    max_prompt_chars: int = Field(default=2000, ge=10)
+    max_seconds: float = Field(default=120.0, gt=0)
+
+    # running
+    data_dir: Path = REPO / ".vidfarm" / "service"
+    notebook: Path = REPO / "notebooks" / "10_long_video.ipynb"
+    kernel_name: str = "python3"
+    max_parallel: int = Field(default=1, ge=1)
+    cancel_grace_seconds: float = Field(default=5.0, ge=0)
+    defaults: dict[str, object] = Field(
+        default_factory=lambda: {"seconds": 8.0, "width": 1280, "height": 720, "recipe": "standin"},
+        description="notebook parameters every job starts from (JSON)",
+    )
+
+    @field_validator("api_token", "link_secret", "telegram_token", "telegram_webhook_secret")
+    @classmethod
+    def _no_placeholders(cls, value: SecretStr | None, info: object) -> SecretStr | None:
+        _refuse_placeholder(str(getattr(info, "field_name", "secret")), value)
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.telegram_mode == "webhook" and self.telegram_webhook_secret is None:
+            raise ValueError(
+                "telegram_mode=webhook needs VIDFARM_SERVICE_TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-)"
+            )
+        return self
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_token is not None and self.telegram_mode != "off"

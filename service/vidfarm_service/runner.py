@@ -1,0 +1,263 @@
+"""Runs each job's pipeline notebook with papermill, in a process of its own so that cancel can stop it.
+
+A bounded number run at once; the rest wait in submission order. Progress comes from the ProgressLog file the
+notebook writes (`progress_path`), never from its output. The executed notebook is the job's record. At start,
+jobs a previous service left running are re-run with the same job_id, so the notebook reuses finished segments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from vidfarm.progress_log import ProgressLog
+from vidfarm_service import processes
+from vidfarm_service.jobs import Job, JobStatus, JobStore
+
+log = logging.getLogger(__name__)
+Listener = Callable[[Job], Awaitable[None]]
+POLL_SECONDS = 0.25
+
+
+class Runner:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        notebook: Path,
+        data_dir: Path,
+        kernel_name: str = "python3",
+        max_parallel: int = 1,
+        cancel_grace_seconds: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.notebook = notebook
+        self.data_dir = data_dir
+        self.kernel_name = kernel_name
+        self.max_parallel = max_parallel
+        self.cancel_grace_seconds = cancel_grace_seconds
+        self.listeners: list[Listener] = []
+        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.data_dir / "jobs" / job_id
+
+    def executed_notebook(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "executed.ipynb"
+
+    async def start(self) -> None:
+        await self._resume_unfinished()
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="vidfarm-dispatch")
+
+    async def stop(self) -> None:
+        """Stop dispatching and kill running notebooks; their jobs stay `running` and resume at the next start."""
+        if self._dispatcher:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        for job_id, task in list(self._running.items()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            job = self.store.get(job_id)
+            if job:
+                _kill_all(job.pids)
+
+    def submit(self, job: Job) -> Job:
+        self.store.add(job)
+        log.info("job %s queued by %s", job.id, job.owner)
+        self._wake.set()
+        return job
+
+    async def cancel(self, job_id: str) -> Job | None:
+        job = self.store.get(job_id)
+        if job is None or job.status.finished or job.status is JobStatus.CANCELING:
+            return job
+        if job.status is JobStatus.QUEUED:
+            job.status, job.stage, job.finished = JobStatus.CANCELED, "canceled", time.time()
+            self.store.save(job)
+            await self._notify(job)
+            return job
+        job.status, job.stage = JobStatus.CANCELING, "canceling"
+        self.store.save(job)
+        await self._notify(job)
+        asyncio.create_task(self._stop_notebook(job.pids), name=f"cancel-{job_id}")
+        return job
+
+    async def _stop_notebook(self, pids: list[int]) -> None:
+        """Interrupt the kernel (the notebook cancels its ComfyUI prompts on KeyboardInterrupt), then papermill,
+        then kill both process groups."""
+        papermill, kernels = pids[0], pids[1:]
+        for kernel in kernels:
+            processes.interrupt(kernel)
+        await _wait_gone(papermill, self.cancel_grace_seconds)
+        processes.interrupt(papermill)
+        await _wait_gone(papermill, 2.0)
+        leftovers = [child for pid in pids for child in processes.descendants(pid)]  # e.g. a head ComfyUI
+        _kill_all([*pids, *leftovers])
+
+    async def _resume_unfinished(self) -> None:
+        for job in self.store.with_status(JobStatus.RUNNING, JobStatus.CANCELING):
+            leftovers = [pid for pid in job.pids if processes.is_ours(pid)]
+            if leftovers:  # a run the killed service left behind: stop it the gentle way first
+                await self._stop_notebook(leftovers)
+            if job.status is JobStatus.CANCELING:
+                job.status, job.stage, job.finished = JobStatus.CANCELED, "canceled", time.time()
+            else:
+                job.status, job.stage = JobStatus.QUEUED, "resuming"
+                log.info("job %s was running when the service stopped: re-running it with the same job_id", job.id)
+            job.pids = []
+            self.store.save(job)
+
+    async def _dispatch(self) -> None:
+        while True:
+            self._wake.clear()
+            for job in self.store.with_status(JobStatus.QUEUED):
+                if len(self._running) >= self.max_parallel:
+                    break
+                if job.id not in self._running:
+                    self._running[job.id] = asyncio.create_task(self._run_guarded(job), name=f"job-{job.id}")
+            await self._wake.wait()
+
+    async def _run_guarded(self, job: Job) -> None:
+        try:
+            await self._run(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must not stop the queue
+            log.exception("job %s: the runner failed", job.id)
+            job.status, job.error, job.finished = JobStatus.FAILED, f"service error: {exc}", time.time()
+            self.store.save(job)
+            await self._notify(job)
+        finally:
+            self._running.pop(job.id, None)
+            self._wake.set()
+
+    def notebook_parameters(self, job: Job) -> dict[str, Any]:
+        folder = self.job_dir(job.id)
+        return {
+            **job.parameters,
+            "job_id": job.id,
+            "out_dir": str(self.data_dir / "outputs"),
+            "result_path": str(folder / "result.json"),
+            "progress_path": str(folder / "progress.jsonl"),
+        }
+
+    async def _run(self, job: Job) -> None:
+        folder = self.job_dir(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        parameters = self.notebook_parameters(job)
+        result_file = Path(parameters["result_path"])
+        result_file.unlink(missing_ok=True)
+        progress = ProgressLog(parameters["progress_path"])
+        offset = progress.path.stat().st_size if progress.path and progress.path.exists() else 0
+        with (folder / "papermill.log").open("ab") as output:
+            proc = await asyncio.create_subprocess_exec(
+                *self._command(job, parameters), stdout=output, stderr=output, start_new_session=True
+            )
+        job.status, job.stage, job.started, job.attempts = JobStatus.RUNNING, "starting", time.time(), job.attempts + 1
+        job.pids = [proc.pid]
+        self.store.save(job)
+        log.info("job %s started (papermill pid %d)", job.id, proc.pid)
+        await self._notify(job)
+        waiter = asyncio.create_task(proc.wait())
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=POLL_SECONDS)
+            offset = await self._follow(job, progress, offset, proc.pid)
+        await self._finish(job.id, waiter.result(), result_file)
+
+    def _command(self, job: Job, parameters: dict[str, Any]) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(self.notebook),
+            str(self.executed_notebook(job.id)),
+            "-f",
+            str(self._parameters_file(job, parameters)),
+            "-k",
+            self.kernel_name,
+            "--cwd",
+            str(self.job_dir(job.id)),
+            "--no-progress-bar",
+        ]
+
+    def _parameters_file(self, job: Job, parameters: dict[str, Any]) -> Path:
+        """Parameters go in a private file, not the command line: worker tokens must not show in `ps`."""
+        path = self.job_dir(job.id) / "parameters.json"  # JSON is YAML, which papermill's -f reads
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(parameters))
+        return path
+
+    async def _follow(self, job: Job, progress: ProgressLog, offset: int, papermill_pid: int) -> int:
+        events, offset = progress.read_from(offset)
+        current = self.store.get(job.id) or job
+        kernels = [] if len(current.pids) > 1 else processes.children(papermill_pid)  # until the kernel is known
+        if not events and not kernels:
+            return offset
+        current.pids = [*current.pids, *kernels]
+        if events and current.status is JobStatus.RUNNING:
+            last = events[-1]
+            current.stage, current.fraction, current.detail = last.stage, last.fraction, last.detail
+        self.store.save(current)
+        if events:
+            await self._notify(current)
+        return offset
+
+    async def _finish(self, job_id: str, returncode: int, result_file: Path) -> None:
+        job = self.store.get(job_id)
+        assert job is not None
+        job.finished = time.time()
+        if job.status is JobStatus.CANCELING:
+            job.status, job.stage = JobStatus.CANCELED, "canceled"
+        elif returncode == 0 and result_file.exists():
+            job.status, job.stage, job.fraction = JobStatus.SUCCEEDED, "finished", 1.0
+            job.result = json.loads(result_file.read_text())
+        else:
+            job.status, job.stage = JobStatus.FAILED, "failed"
+            job.error = notebook_error(self.executed_notebook(job_id)) or f"papermill exited with {returncode}"
+        _kill_all(job.pids[1:])  # a kernel left behind by a crashed papermill
+        job.pids = []
+        self.store.save(job)
+        log.info("job %s %s", job.id, job.status.value)
+        await self._notify(job)
+
+    async def _notify(self, job: Job) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(job)
+            except Exception:  # a listener (the bot) failing must not stop the job
+                log.exception("job %s: a listener failed", job.id)
+
+
+def notebook_error(executed: Path) -> str:
+    """The error the executed notebook shows (`ename: evalue`), or "" if there is none."""
+    try:
+        cells = json.loads(executed.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output.get('ename')}: {output.get('evalue')}"
+    return ""
+
+
+async def _wait_gone(pid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while processes.alive(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        processes.kill_group(pid)
