@@ -4,6 +4,9 @@ VidfarmError
 ├── WorkflowError              a workflow file or graph cannot be used
 │   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
 ├── InputImageError            an image to upload is not an image, or too big
+├── ProviderError              a GPU rental provider refused or did not answer
+├── BudgetExceeded             renting would break the $/hour or $/day cap
+├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
 └── ComfyError                 talking to a ComfyUI server
     ├── ServerUnreachable      connection refused / timed out for longer than allowed
     ├── AuthRejected           401/403: wrong or missing token
@@ -58,6 +61,18 @@ class WorkflowInvalid(WorkflowError):
 
 class InputImageError(VidfarmError):
     """An input image is unreadable, of the wrong type or too big."""
+
+
+class ProviderError(VidfarmError):
+    """A GPU rental provider (Vast.ai) refused a request or did not answer."""
+
+
+class BudgetExceeded(VidfarmError):
+    """Renting one more worker could break the $/hour or $/day cap."""
+
+
+class ModelFetchError(VidfarmError):
+    """A model file could not be downloaded, is corrupt, or does not fit on the disk."""
 
 
 class ComfyError(VidfarmError):
