@@ -6,6 +6,7 @@ VidfarmError
 ├── InputImageError            an image to upload is not an image, or too big
 ├── ProviderError              a GPU rental provider refused or did not answer
 ├── BudgetExceeded             renting would break the $/hour or $/day cap
+├── BatchError                 a batch's parameter file, grid or notebook cannot be used
 ├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
 └── ComfyError                 talking to a ComfyUI server
     ├── ServerUnreachable      connection refused / timed out for longer than allowed
@@ -69,6 +70,10 @@ class ProviderError(VidfarmError):
 
 class BudgetExceeded(VidfarmError):
     """Renting one more worker could break the $/hour or $/day cap."""
+
+
+class BatchError(VidfarmError):
+    """A batch's parameter file, grid or notebook cannot be used."""
 
 
 class ModelFetchError(VidfarmError):
