@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import hashlib
 import itertools
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vidfarm.errors import BatchError
+from vidfarm.errors import BatchError, VidfarmError
 from vidfarm.fleet.pool import RentedPool
 
 
@@ -214,11 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sets = load_parameter_sets(args.grid or args.params)
         runner = BatchRunner(args.notebook, args.out, fixed=_fixed(args.set), kernel_name=args.kernel)
-        if args.vast:
-            rows = _run_on_vast(runner, sets, args)
-        else:
-            rows = runner.run_all(sets)
-    except BatchError as exc:
+        rows = _run_on_vast(runner, sets, args) if args.vast else runner.run_all(sets)
+    except VidfarmError as exc:
         print(f"[batch] {exc}", file=sys.stderr)
         return 2
     failed = [r for r in rows if r["status"] != "ok"]
