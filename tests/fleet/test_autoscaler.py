@@ -60,7 +60,7 @@ def test_budget_reserves_worst_case_until_lease_end_in_every_window() -> None:
     assert not budget.fits(ledger, spanning, Commitment("b", 0.6, 5400.0), now=3000.0)  # next hour: 1.0 + 0.3
     assert budget.fits(ledger, spanning, Commitment("b", 0.6, 3600.0), now=3000.0)  # this hour only: fine
     live.append(Commitment("b", 0.6, 1800.0))
-    assert not budget.fits(ledger, live, Commitment("c", 0.6, 1800.0), now=0.0)
+    assert not budget.fits(ledger, live, Commitment("c", 0.9, 1800.0), now=0.0)  # 0.3 + 0.3 + 0.45
     ledger.worker_started("old", 2.0, -3600.0 * 2)
     ledger.worker_stopped("old", 0.0)  # $4 already spent today
     assert not budget.fits(ledger, [], Commitment("d", 3.0, 1800.0), now=0.0)  # 4 + 1.5 > 5 for the day
