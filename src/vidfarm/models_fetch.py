@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         fetch_models(
             models,
             args.models_dir,
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
             token=os.environ.get("HF_TOKEN") or None,
             parallel=args.parallel,
             on_done=lambda m, what: print(f"[models] {what}: {m.folder}/{m.file}", flush=True),
