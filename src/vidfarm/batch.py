@@ -13,6 +13,7 @@ single server, as `comfy_url` + `token`; each run's cost is its busy seconds x e
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import hashlib
 import itertools
@@ -71,9 +72,19 @@ def run_id_for(parameters: dict[str, Any]) -> str:
 
 
 def notebook_parameters(notebook: Path) -> set[str]:
-    import papermill as pm
-
-    return set(pm.inspect_notebook(str(notebook)))
+    """Names assigned in the cell tagged `parameters` (read with ast: papermill's own inspector skips lines
+    with trailing comments)."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise BatchError(f"{notebook.name} has no cell tagged 'parameters', so papermill cannot pass it any")
+    source = "".join(tagged[0]["source"]) if isinstance(tagged[0]["source"], list) else tagged[0]["source"]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
 
 
 @dataclass
@@ -85,6 +96,7 @@ class BatchRunner:
     kernel_name: str = "python3"
     execute: Callable[..., Any] | None = None
     accepted: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)  # worker tokens injected so far, scrubbed from the records
 
     def __post_init__(self) -> None:
         self.notebook, self.out_dir = Path(self.notebook), Path(self.out_dir)
@@ -129,6 +141,7 @@ class BatchRunner:
         }
         if self.pool is not None:
             entries = self.pool.entries()
+            self.secrets.update(e["token"] for e in entries)
             if "workers" in self.accepted:
                 offered["workers"] = json.dumps(entries)
             elif entries:
@@ -168,14 +181,27 @@ class BatchRunner:
             import papermill as pm
 
             execute = pm.execute_notebook
-        execute(
-            str(self.notebook),
-            str(run_dir / "notebook.ipynb"),
-            parameters=parameters,
-            cwd=str(run_dir),
-            kernel_name=self.kernel_name,
-            progress_bar=False,
-        )
+        record = run_dir / "notebook.ipynb"
+        try:
+            execute(
+                str(self.notebook),
+                str(record),
+                parameters=parameters,
+                cwd=str(run_dir),
+                kernel_name=self.kernel_name,
+                progress_bar=False,
+            )
+        finally:
+            self._hide_tokens(record)
+
+    def _hide_tokens(self, record: Path) -> None:
+        """Worker tokens were injected as parameters: keep them out of the executed notebook kept on disk."""
+        if not self.secrets or not record.exists():
+            return
+        text = record.read_text(encoding="utf-8")
+        for token in self.secrets:
+            text = text.replace(token, "<worker token hidden>")
+        record.write_text(text, encoding="utf-8")
 
     def _write_csv(self, rows: list[dict[str, Any]]) -> None:
         names = sorted({k for r in rows for k in r["parameters"]})
