@@ -92,8 +92,13 @@ class FakeVast:
                 body = json.loads(raw) if raw else {}
                 parsed = urlparse(self.path)
                 fake.requests.append(
-                    {"method": self.command, "path": parsed.path, "query": parse_qs(parsed.query), "body": body,
-                     "auth": self.headers.get("Authorization", "")}  # fmt: skip
+                    {
+                        "method": self.command,
+                        "path": parsed.path,
+                        "query": parse_qs(parsed.query),
+                        "body": body,
+                        "auth": self.headers.get("Authorization", ""),
+                    }  # fmt: skip
                 )
                 if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                     return self._answer(401, {"success": False, "error": "invalid_api_key"})

@@ -25,7 +25,7 @@ def test_worker_image_pins_comfyui_and_publishes_only_the_proxy() -> None:
 
 def test_worker_start_binds_comfyui_to_loopback_and_requires_a_token() -> None:
     script = (REPO / "scripts" / "worker-start").read_text()
-    assert "--listen 127.0.0.1" in script and "-ge 16" not in script and '-lt 16 ]' in script
+    assert "--listen 127.0.0.1" in script and "-ge 16" not in script and "-lt 16 ]" in script
     assert "VAST_API_KEY" not in script  # workers never see the account key
 
 

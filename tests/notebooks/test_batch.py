@@ -113,3 +113,28 @@ def test_batch_on_rented_workers_costs_and_returns_them(vast_with_real_workers: 
     assert API_KEY not in json.dumps(fake.requests[-1]["body"])  # the account key is never in a request body
     created = next(r for r in fake.requests if r["method"] == "PUT")
     assert API_KEY not in json.dumps(created["body"])  # ... nor in the worker's environment
+
+
+def test_rent_gpus_notebook_picks_starts_runs_and_stops(
+    vast_with_real_workers: FakeVast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = vast_with_real_workers
+    monkeypatch.setenv("VAST_API_KEY", API_KEY)  # the kernel inherits it; it is never a parameter
+    result = tmp_path / "rent.json"
+    import papermill as pm
+
+    pm.execute_notebook(
+        str(REPO / "notebooks" / "03_rent_gpus.ipynb"), str(tmp_path / "03.out.ipynb"),
+        parameters={"vast_url": fake.url, "max_price": 0.5, "auto": True, "out_dir": str(tmp_path / "rent"),
+                    "result_path": str(result), "run_parameters": {"values": tiny(3)}, "poll_s": 0.2,
+                    "ready_timeout_s": 60},
+        cwd=str(tmp_path), kernel_name="python3", progress_bar=False,
+    )  # fmt: skip
+    summary = json.loads(result.read_text())
+    assert summary["offers"][0].startswith("#111 RTX 4090") and len(summary["offers"]) == 1  # 0.55 is above 0.5
+    assert summary["price"] == "1 x RTX 4090 at $0.420/h = $0.42/h ($0.007/min)"
+    assert summary["run"]["status"] == "ok", summary["run"]["error"]
+    assert summary["run"]["cost"] > 0 and summary["session_cost"] >= summary["run"]["cost"]
+    assert fake.instances == {}  # stopped = destroyed
+    executed = (tmp_path / "03.out.ipynb").read_text()
+    assert API_KEY not in executed
