@@ -32,64 +32,8 @@ class FakeHub:
         return [entry for entry in self.log if entry[0] == "GET" and entry[1].endswith(name)]
 
     def start(self) -> FakeHub:
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _lookup(self) -> tuple[str, bytes | None]:
-                repo, _, rest = self.path.partition("/resolve/")
-                _rev, _, file_path = rest.partition("/")
-                key = f"{repo.strip('/')}/{file_path}"
-                return key, hub.files.get(key)
-
-            def _headers(self, status: int, content: bytes, length: int, extra: dict[str, str]) -> None:
-                self.send_response(status)
-                self.send_header("X-Repo-Commit", COMMIT)
-                self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
-                self.send_header("Content-Length", str(length))
-                for k, v in extra.items():
-                    self.send_header(k, v)
-                self.end_headers()
-
-            def _missing(self) -> None:
-                self.send_response(404)
-                self.send_header("X-Error-Code", "EntryNotFound")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_HEAD(self) -> None:  # noqa: N802
-                hub.log.append(("HEAD", self.path, self.headers.get("Range", "")))
-                key, content = self._lookup()
-                if content is None:
-                    return self._missing()
-                self._headers(200, content, len(content), {})
-
-            def do_GET(self) -> None:  # noqa: N802
-                hub.log.append(("GET", self.path, self.headers.get("Range", "")))
-                key, content = self._lookup()
-                if content is None:
-                    return self._missing()
-                start = int(self.headers.get("Range", "bytes=0-")[6:].split("-")[0] or 0)
-                body = content[start:]
-                if start:
-                    extra = {"Content-Range": f"bytes {start}-{len(content) - 1}/{len(content)}"}
-                    self._headers(206, content, len(body), extra)
-                else:
-                    self._headers(200, content, len(body), {})
-                if key in hub.cut_first:
-                    hub.cut_first.discard(key)
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.hub = self  # type: ignore[attr-defined]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -97,3 +41,63 @@ class FakeHub:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def hub(self) -> FakeHub:
+        return self.server.hub  # type: ignore[attr-defined,no-any-return]
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _lookup(self) -> tuple[str, bytes | None]:
+        repo, _, rest = self.path.partition("/resolve/")
+        _rev, _, file_path = rest.partition("/")
+        key = f"{repo.strip('/')}/{file_path}"
+        return key, self.hub.files.get(key)
+
+    def _headers(self, status: int, content: bytes, length: int, extra: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
+        self.send_header("Content-Length", str(length))
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.end_headers()
+
+    def _missing(self) -> None:
+        self.send_response(404)
+        self.send_header("X-Error-Code", "EntryNotFound")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.hub.log.append(("HEAD", self.path, self.headers.get("Range", "")))
+        key, content = self._lookup()
+        if content is None:
+            return self._missing()
+        self._headers(200, content, len(content), {})
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.hub.log.append(("GET", self.path, self.headers.get("Range", "")))
+        key, content = self._lookup()
+        if content is None:
+            return self._missing()
+        start = int(self.headers.get("Range", "bytes=0-")[6:].split("-")[0] or 0)
+        body = content[start:]
+        if start:
+            extra = {"Content-Range": f"bytes {start}-{len(content) - 1}/{len(content)}"}
+            self._headers(206, content, len(body), extra)
+        else:
+            self._headers(200, content, len(body), {})
+        if key in self.hub.cut_first:
+            self.hub.cut_first.discard(key)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(body)
