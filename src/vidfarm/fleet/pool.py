@@ -5,12 +5,16 @@
         with pool.busy("run-1"):          # the run's cost = busy seconds x price of every worker
             ...
 
+While the pool is held a background thread keeps ticking the autoscaler (lease renewals, lost workers, the budget
+caps), so a long notebook run cannot outlive its workers' leases unchecked.
+
 A worker is ready only when ComfyUI answers through its token proxy and the declared models are listed
 (`http_ready`), not merely when the provider says "running".
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -56,6 +60,9 @@ class RentedPool:
     ) -> None:
         self.scaler, self.size = scaler, size
         self.ready_timeout_s, self.poll_s, self.sleep = ready_timeout_s, poll_s, sleep
+        self._lock = threading.RLock()  # the autoscaler is not thread-safe: every call goes through this
+        self._closed = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> RentedPool:
         self.scaler.destroy_orphans()
@@ -64,7 +71,15 @@ class RentedPool:
         except BaseException:
             self.close()
             raise
+        self._ticker = threading.Thread(target=self._keep_ticking, name="fleet-ticker", daemon=True)
+        self._ticker.start()
         return self
+
+    def _keep_ticking(self) -> None:
+        while not self._closed.wait(self.poll_s):
+            with self._lock:
+                if not self._closed.is_set():
+                    self.scaler.tick(self.size)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
@@ -72,7 +87,8 @@ class RentedPool:
     def wait_ready(self) -> None:
         began = self.scaler.clock.now()
         while True:
-            self.scaler.tick(self.size)
+            with self._lock:
+                self.scaler.tick(self.size)
             if len(self.entries()) >= self.size:
                 return
             if self.scaler.clock.now() - began > self.ready_timeout_s:
@@ -83,24 +99,32 @@ class RentedPool:
             self.sleep(self.poll_s)
 
     def entries(self) -> list[dict[str, str]]:
-        return self.scaler.pool()
+        with self._lock:
+            return self.scaler.pool()
 
     def price_per_hour(self) -> float:
-        return sum(w.price_per_hour for w in self.scaler.workers.values() if w.state == "ready")
+        with self._lock:
+            return sum(w.price_per_hour for w in self.scaler.workers.values() if w.state == "ready")
 
     @contextmanager
     def busy(self, job_id: str) -> Iterator[list[Worker]]:
         """Mark every ready worker busy with job_id (so none idles out), release them after; costs are recorded."""
-        self.scaler.tick(self.size)
-        held = []
-        while (worker := self.scaler.acquire(job_id)) is not None:
-            held.append(worker)
+        with self._lock:
+            self.scaler.tick(self.size)
+            held = []
+            while (worker := self.scaler.acquire(job_id)) is not None:
+                held.append(worker)
         try:
             yield held
         finally:
-            for worker in held:
-                self.scaler.release(worker)
+            with self._lock:
+                for worker in held:
+                    self.scaler.release(worker)
 
     def close(self) -> None:
-        self.scaler.shutdown()
-        self.scaler.tick(0)  # confirm, and retry any destroy that failed
+        self._closed.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join(timeout=60)
+        with self._lock:
+            self.scaler.shutdown()
+            self.scaler.tick(0)  # confirm, and retry any destroy that failed
