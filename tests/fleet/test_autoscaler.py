@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from vidfarm.fleet.autoscaler import Autoscaler, FleetPolicy, Worker
@@ -128,3 +131,14 @@ def _ready_worker(scaler: Autoscaler, sim: SimulatedProvider) -> Worker:
         if ready:
             return ready[0]
     raise AssertionError("no worker became ready")
+
+
+def test_ledger_keeps_worker_and_job_costs_as_json_lines(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.worker_started("w1", 0.36, 0.0)
+    ledger.job_done("job-a", "w1", 100.0, 1100.0)
+    ledger.worker_stopped("w1", 1200.0)
+    lines = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    assert [line["kind"] for line in lines] == ["worker_started", "job", "worker_stopped"]
+    assert lines[1]["cost"] == pytest.approx(0.1) and lines[2]["cost"] == pytest.approx(0.12)
+    assert ledger.spent_between(0.0, 600.0, now=5000.0) == pytest.approx(0.06)

@@ -6,6 +6,8 @@ VIDFARM_WORKER_IMAGE   the worker image (docker/worker.Dockerfile), e.g. ghcr.io
 VIDFARM_MAX_PRICE  $/hour cap per worker offer (default 0.8)
 VIDFARM_BUDGET_HOUR / VIDFARM_BUDGET_DAY   fleet-wide caps in dollars (default 4 / 40)
 HF_TOKEN           read-only Hugging Face token passed to workers for gated model repos (optional)
+VIDFARM_FLEET_LABEL    label prefix of this master's workers (default vidfarm-worker). Orphan cleanup destroys
+                   every instance with this prefix it does not own: give concurrent masters/users their own.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def vast_autoscaler(
             per_day=float(settings.get("VIDFARM_BUDGET_DAY", "40")),
         ),
         query=OfferQuery(gpu_name=gpu_name, max_price_per_hour=float(settings.get("VIDFARM_MAX_PRICE", "0.8"))),
+        label_prefix=settings.get("VIDFARM_FLEET_LABEL", "vidfarm-worker"),
         max_workers=max_workers,
         worker_env=worker_env,
     )
