@@ -49,6 +49,23 @@ def own_server(tmp_path: Path) -> Iterator[LocalComfy]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def worker_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LocalComfy]]:
+    """Two more real ComfyUI servers: the workers a head (comfy_server) fans segments out to."""
+    require_comfy_install()
+    workers = [LocalComfy(tmp_path_factory.mktemp(f"comfy-worker{i}")).launch() for i in range(2)]
+    for worker in workers:
+        worker.wait_ready(120)
+        worker.check_node_pack()
+    yield workers
+    for worker in workers:
+        worker.stop()
+
+
+def pool_json(servers: list[LocalComfy]) -> str:
+    return json.dumps([{"name": f"test-{i}", "url": s.url} for i, s in enumerate(servers)])
+
+
 def declaration(name: str) -> Declaration:
     return find_declaration(WORKFLOWS, name)
 

@@ -16,12 +16,20 @@ if _SRC.is_dir() and str(_SRC) not in sys.path:
 
 from comfy_api.latest import ComfyExtension, io  # noqa: E402
 
-from .standin_nodes import VidfarmStandInVideo  # noqa: E402
+from .scheduler_nodes import VidfarmJoin, VidfarmPlan, VidfarmSegmentScheduler, VidfarmWorkerPool  # noqa: E402
+from .standin_nodes import VidfarmStandInFirstLast, VidfarmStandInVideo  # noqa: E402
 
 
 class VidfarmExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [VidfarmStandInVideo]
+        return [
+            VidfarmStandInVideo,
+            VidfarmStandInFirstLast,
+            VidfarmPlan,
+            VidfarmWorkerPool,
+            VidfarmSegmentScheduler,
+            VidfarmJoin,
+        ]
 
 
 async def comfy_entrypoint() -> VidfarmExtension:

@@ -81,3 +81,65 @@ class VidfarmStandInVideo(io.ComfyNode):
     @classmethod
     def execute(cls, prompt: str, seed: int, width: int, height: int, frames: int) -> io.NodeOutput:
         return io.NodeOutput(render_standin(prompt, seed, width, height, frames))
+
+
+def _fit(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """The first image of a batch, resized to width x height ([1, H, W, 3])."""
+    first = image[:1, :, :, :3]
+    if first.shape[1:3] == (height, width):
+        return first
+    resized = torch.nn.functional.interpolate(
+        first.movedim(-1, 1), size=(height, width), mode="bilinear", align_corners=False
+    )
+    return resized.movedim(1, -1)
+
+
+def render_first_last(start: torch.Tensor, end: torch.Tensor, seed: int, frames: int) -> torch.Tensor:
+    """Frames from start to end; the motion term vanishes at both ends, so the first and last frames are exact."""
+    height, width = start.shape[1:3]
+    gen = torch.Generator().manual_seed(seed)
+    phase = float(torch.rand(1, generator=gen)) * 2 * math.pi
+    ys = torch.linspace(0, 1, height).view(1, height, 1, 1)
+    xs = torch.linspace(0, 1, width).view(1, 1, width, 1)
+    steps = torch.linspace(0, 1, frames).view(frames, 1, 1, 1)
+    wave = torch.sin(2 * math.pi * (xs * 3 + ys * 2) + phase + 2 * math.pi * steps)
+    motion = torch.sin(math.pi * steps) * 0.12 * wave
+    return (start * (1 - steps) + end * steps + motion).clamp(0, 1)
+
+
+class VidfarmStandInFirstLast(io.ComfyNode):
+    """A first-last-frame video stand-in: blends the two keyframes over the frames, with some motion between."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VidfarmStandInFirstLast",
+            display_name="Stand-in first-last-frame video (model-free)",
+            category="vidfarm/testing",
+            description="Model-free stand-in for a first-last-frame video model: the first frame is start_image, the "
+            "last is end_image, exactly, so seams between segments can be checked.",
+            inputs=[
+                io.Image.Input("start_image", tooltip="The first frame (its first image is used)."),
+                io.Image.Input("end_image", tooltip="The last frame (its first image is used)."),
+                io.String.Input("prompt", multiline=True, default="", tooltip="Ignored; kept for parity with models."),
+                io.Int.Input("seed", default=0, min=0, max=2**63 - 1, tooltip="Chooses the motion."),
+                io.Int.Input("width", default=512, min=16, max=8192, step=2, tooltip="Frame width in pixels."),
+                io.Int.Input("height", default=288, min=16, max=8192, step=2, tooltip="Frame height in pixels."),
+                io.Int.Input("frames", default=17, min=2, max=4096, tooltip="Frames including both keyframes."),
+            ],
+            outputs=[io.Image.Output("images", tooltip="The frames as an IMAGE batch.")],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        start_image: torch.Tensor,
+        end_image: torch.Tensor,
+        prompt: str,
+        seed: int,
+        width: int,
+        height: int,
+        frames: int,
+    ) -> io.NodeOutput:
+        start, end = _fit(start_image, width, height), _fit(end_image, width, height)
+        return io.NodeOutput(render_first_last(start, end, seed, frames))

@@ -1,44 +1,61 @@
-"""The README's first command: a video from a prompt on the embedded default (a CPU ComfyUI, a model-free workflow).
+"""The README's first command: a long video from a prompt on the embedded default, through the pipeline notebook.
 
-scripts/demo "a paper boat drifting down a rainy street"
+    scripts/demo "a paper boat drifting down a rainy street"     # 30 s at 2560x1440, 16 fps
+
+The embedded default is a head ComfyUI and two CPU workers on this machine with the model-free recipe; the
+notebook is the same one the service and batch runs use (notebooks/10_long_video.ipynb, run by papermill).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from vidfarm.cli import print_progress
-from vidfarm.comfy import ComfyClient, PromptRun
-from vidfarm.errors import VidfarmError
-from vidfarm.local_comfy import REPO, LocalComfy
-from vidfarm.workflow.declaration import find_declaration
+from vidfarm.local_comfy import REPO
+from vidfarm.progress_log import ProgressLog
+
+PIPELINE = REPO / "notebooks" / "10_long_video.ipynb"
 
 
-def run_demo(prompt: str, *, seconds: float, width: int, height: int, fps: float, seed: int, out_dir: Path) -> Path:
-    declaration = find_declaration(REPO / "workflows", "standin_t2v")
-    graph = declaration.fill(
-        declaration.graph(),
-        {
-            "prompt": prompt,
-            "seed": seed,
-            "width": width,
-            "height": height,
-            "fps": fps,
-            "frames": max(1, round(seconds * fps)),
-        },
-    )
-    print(
-        f"starting a local ComfyUI on the CPU (embedded default, model-free workflow {declaration.name})",
-        file=sys.stderr,
-    )
-    with LocalComfy(REPO / ".vidfarm" / "demo-comfy") as comfy:
-        run = PromptRun(ComfyClient(comfy.url), graph, dest_dir=out_dir, on_progress=print_progress)
-        result = run.wait()
-    print(file=sys.stderr)
-    return result.first("video").path
+def follow(path: Path, stop: threading.Event) -> None:
+    """Print the notebook's progress log as it grows."""
+    log, offset = ProgressLog(path), 0
+    while not stop.wait(0.5):
+        events, offset = log.read_from(offset)
+        for event in events[-1:]:
+            print(
+                f"\r[{event.fraction:5.0%}] {event.stage} {event.detail}".ljust(78), end="", file=sys.stderr, flush=True
+            )
+
+
+def run_pipeline(parameters: dict[str, Any], record: Path) -> dict[str, Any]:
+    import papermill
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result_path, progress_path = Path(tmp) / "result.json", Path(tmp) / "progress.jsonl"
+        stop = threading.Event()
+        watcher = threading.Thread(target=follow, args=(progress_path, stop), daemon=True)
+        watcher.start()
+        try:
+            papermill.execute_notebook(
+                str(PIPELINE),
+                str(record),
+                cwd=str(REPO),
+                progress_bar=False,
+                parameters={**parameters, "result_path": str(result_path), "progress_path": str(progress_path)},
+            )
+        finally:
+            stop.set()
+            watcher.join()
+            print(file=sys.stderr)
+        summary: dict[str, Any] = json.loads(result_path.read_text())
+        return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,27 +63,47 @@ def main(argv: list[str] | None = None) -> int:
         prog="scripts/demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("prompt", nargs="?", default="a paper boat drifting down a rainy street")
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=360)
-    parser.add_argument("--fps", type=float, default=16.0)
+    parser.add_argument("--image", default="", help="a photo: image-to-video")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--width", type=int, default=2560)
+    parser.add_argument("--height", type=int, default=1440)
+    parser.add_argument("--fps", type=int, default=16)
+    parser.add_argument("--strategy", default="keyframes", choices=["keyframes", "chain", "shots"])
+    parser.add_argument("--workers", default="local:2", help="'local:N' or a JSON list of {name, url, token}")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("outputs") / "demo" / time.strftime("%Y%m%d-%H%M%S"))
+    parser.add_argument("--out", type=Path, default=Path("outputs") / "demo")
     args = parser.parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    record = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
+    print(f"running {PIPELINE.name} (executed copy: {record})", file=sys.stderr)
     try:
-        video = run_demo(
-            args.prompt,
-            seconds=args.seconds,
-            width=args.width,
-            height=args.height,
-            fps=args.fps,
-            seed=args.seed,
-            out_dir=args.out,
+        summary = run_pipeline(
+            {
+                "prompt": args.prompt,
+                "image": args.image,
+                "seconds": args.seconds,
+                "width": args.width,
+                "height": args.height,
+                "fps": args.fps,
+                "strategy": args.strategy,
+                "workers": args.workers,
+                "seed": args.seed,
+                "out_dir": str(out),
+            },
+            record,
         )
-    except VidfarmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # papermill's error carries the notebook's traceback; keep the message short
+        print(
+            f"error: the pipeline notebook failed: {str(exc).strip().splitlines()[-1]}\n(see {record})", file=sys.stderr
+        )
         return 2
-    print(video.resolve())
+    print(
+        f"{summary['width']}x{summary['height']}, {summary['duration']:.1f} s at {summary['fps']:g} fps, "
+        f"{summary['segments']} segments, made in {summary['seconds_taken']:.0f} s",
+        file=sys.stderr,
+    )
+    print(summary["video"])
     return 0
 
 

@@ -5,7 +5,6 @@ VidfarmError
 │   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
 ├── InputImageError            an image to upload is not an image, or too big
 ├── ProviderError              a GPU rental provider refused or did not answer
-├── BudgetExceeded             renting would break the $/hour or $/day cap
 ├── BatchError                 a batch's parameter file, grid or notebook cannot be used
 ├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
 └── ComfyError                 talking to a ComfyUI server
@@ -68,10 +67,6 @@ class ProviderError(VidfarmError):
     """A GPU rental provider (Vast.ai) refused a request or did not answer."""
 
 
-class BudgetExceeded(VidfarmError):
-    """Renting one more worker could break the $/hour or $/day cap."""
-
-
 class BatchError(VidfarmError):
     """A batch's parameter file, grid or notebook cannot be used."""
 
@@ -111,6 +106,10 @@ class ExecutionInterrupted(ComfyError):
 
 
 class PromptLost(ComfyError):
+    pass
+
+
+class WorkerStalled(ComfyError):
     pass
 
 

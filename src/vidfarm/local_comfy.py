@@ -43,11 +43,13 @@ class LocalComfy:
         port: int | None = None,
         install_dir: str | Path | None = None,
         extra_args: tuple[str, ...] = (),
+        die_with_parent: bool = False,
     ) -> None:
         self.install_dir = Path(install_dir) if install_dir else default_install_dir()
         self.base_dir = Path(base_dir).resolve()
         self.port = port or free_port()
         self.extra_args = extra_args
+        self.die_with_parent = die_with_parent  # workers a head started must not outlive a crashed head
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,6 +74,13 @@ class LocalComfy:
             link.symlink_to(NODE_PACK, target_is_directory=True)
 
     def start(self, *, ready_timeout: float = 120.0) -> LocalComfy:
+        self.launch()
+        self.wait_ready(ready_timeout)
+        self.check_node_pack()
+        return self
+
+    def launch(self) -> LocalComfy:
+        """Start the process without waiting (start several, then wait_ready each: they boot in parallel)."""
         python = self._check_install()
         self.prepare()
         args = [
@@ -87,6 +96,7 @@ class LocalComfy:
             "--disable-auto-launch",
             *self.extra_args,
         ]
+        self._stop_stale()
         with self.log_path.open("wb") as log:
             # Popen runs python directly (no shell), so signals reach ComfyUI itself (comfyui.md §9).
             self.process = subprocess.Popen(
@@ -95,10 +105,10 @@ class LocalComfy:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        self.wait_ready(ready_timeout)
-        self.check_node_pack()
+        self.pid_path.write_text(str(self.process.pid))
         return self
 
     def check_node_pack(self) -> None:
@@ -108,6 +118,24 @@ class LocalComfy:
             pack_lines = [line for line in self.log_tail(200).splitlines() if "vidfarm" in line]
             self.stop()
             raise ComfyError("the vidfarm node pack did not load into ComfyUI:\n" + "\n".join(pack_lines))
+
+    @property
+    def pid_path(self) -> Path:
+        return self.base_dir / "comfyui.pid"
+
+    def _stop_stale(self) -> None:
+        """A server left running on this base directory (its owner crashed) is stopped before a new one starts."""
+        try:
+            pid = int(self.pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return
+        if str(self.base_dir) in cmdline and "main.py" in cmdline:
+            os.kill(pid, signal.SIGKILL)
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -153,3 +181,11 @@ class LocalComfy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the process that started it dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -34,9 +34,10 @@ def test_demo_prints_the_path_of_a_real_video(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     video = Path(done.stdout.strip().splitlines()[-1])
-    assert video.parent == out.resolve() and video.suffix == ".mp4"
+    assert video.is_relative_to(out.resolve()) and video.name == "video.mp4"
     info = probe(video)
     assert (info.width, info.height, info.frames, info.fps) == (320, 180, 32, 16.0)
+    assert (video.parent / "preview.mp4").exists() and list(out.glob("run-*.ipynb"))  # the executed notebook
 
 
 def test_workflows_validate_against_the_snapshot_and_a_live_server(comfy_server: LocalComfy, capsys) -> None:  # noqa: ANN001

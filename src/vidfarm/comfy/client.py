@@ -183,6 +183,7 @@ class ComfyClient:
             if expected >= 0 and written != expected:
                 raise OutputInvalid(f"{ref.filename}: got {written} of {expected} bytes; the transfer was cut")
             final = dest_dir / ref.filename
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any saved file
             os.replace(tmp, final)
             return final
         except BaseException:

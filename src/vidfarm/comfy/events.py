@@ -33,6 +33,7 @@ class EventStream:
         self.last_message = 0.0
         self._reconnect_delay = reconnect_delay
         self._stop = threading.Event()
+        self._opened = threading.Event()
         self._socket: websocket.WebSocket | None = None
         self._thread = threading.Thread(target=self._loop, name=f"comfy-ws-{client_id[:8]}", daemon=True)
 
@@ -45,18 +46,14 @@ class EventStream:
         return self._socket is not None and bool(self._socket.connected)
 
     def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.connected:
-                return True
-            time.sleep(0.02)
-        return False
+        return self._opened.wait(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self._socket = websocket.create_connection(self.ws_url, header=self.headers, timeout=5)
                 self.connects += 1
+                self._opened.set()
                 self._read(self._socket)
             except (OSError, websocket.WebSocketException):
                 pass

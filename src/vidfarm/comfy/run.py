@@ -28,6 +28,7 @@ from vidfarm.errors import (
     ExecutionInterrupted,
     PromptLost,
     ServerUnreachable,
+    WorkerStalled,
 )
 from vidfarm.media import MediaInfo, probe
 from vidfarm.workflow.graph import Graph, output_prefix, with_unique_outputs
@@ -89,6 +90,7 @@ class PromptRun:
         poll_interval: float = 1.0,
         unreachable_timeout: float = 120.0,
         timeout: float | None = None,
+        stall_timeout: float | None = None,
         unique: bool = True,
     ) -> None:
         self.client = client
@@ -102,6 +104,8 @@ class PromptRun:
         self._poll_interval = poll_interval
         self._unreachable_timeout = unreachable_timeout
         self._timeout = timeout
+        self._stall_timeout = stall_timeout
+        self._last_activity = time.monotonic()
         self._cancelled = threading.Event()
         self._resubmitted = False
         self._events: EventStream | None = None
@@ -144,6 +148,7 @@ class PromptRun:
             log.info("server ignores client prompt ids; recording its id %s", submitted.prompt_id)
             self.prompt_id = submitted.prompt_id
             self.progress.prompt_id = submitted.prompt_id
+        self._last_activity = time.monotonic()
         self._report(stage="queued")
 
     def _report(self, **changes: Any) -> None:
@@ -156,12 +161,10 @@ class PromptRun:
         assert self._events is not None
         missing = 0
         down_since: float | None = None
-        next_poll = 0.0
+        next_poll = time.monotonic() + self._poll_interval  # the socket reports the end; polls confirm
         seen_connects = self._events.connects
         while True:
-            if self._timeout and time.monotonic() - began > self._timeout:
-                self.cancel()
-                raise ComfyError(f"prompt {self.prompt_id} did not finish within {self._timeout:.0f} s; cancelled it")
+            self._check_deadlines(began)
             ended = self._drain_events(timeout=max(0.0, next_poll - time.monotonic()))
             if not ended and time.monotonic() < next_poll and self._events.connects == seen_connects:
                 continue
@@ -178,10 +181,24 @@ class PromptRun:
             down_since = None
             if entry is not None:
                 return entry
+            if known and not self._events.connected:
+                self._last_activity = time.monotonic()  # without a socket, "still queued or running" is all we see
             missing = 0 if known else missing + 1
             if missing >= 2:  # two looks apart: not a race between history and queue
                 self._handle_lost()
                 missing = 0
+
+    def _check_deadlines(self, began: float) -> None:
+        now = time.monotonic()
+        if self._timeout and now - began > self._timeout:
+            self.cancel()
+            raise ComfyError(f"prompt {self.prompt_id} did not finish within {self._timeout:.0f} s; cancelled it")
+        if self._stall_timeout and now - self._last_activity > self._stall_timeout:
+            self.cancel()
+            raise WorkerStalled(
+                f"{self.client.url} showed no progress on prompt {self.prompt_id} for "
+                f"{self._stall_timeout:.0f} s; cancelled it there"
+            )
 
     def _handle_lost(self) -> None:
         if self._cancelled.is_set():
@@ -212,6 +229,7 @@ class PromptRun:
         kind, data = message.get("type"), message.get("data") or {}
         if data.get("prompt_id") != self.prompt_id:
             return False  # other prompts, broadcasts, and the id-less `executing` sent on reconnect
+        self._last_activity = time.monotonic()
         if kind == "execution_cached":
             self._cached = len(data.get("nodes", []))
             self._report(stage="running", nodes_done=self._cached)

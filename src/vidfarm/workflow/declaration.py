@@ -7,6 +7,7 @@ A declaration is a TOML file beside its API-format graph (`workflows/<name>.toml
     graph = "<name>.json"    custom_nodes = ["vidfarm"]
     [parameters.prompt]      targets = ["6.text"]   type = "string"   default = "..."
     [parameters.width]       targets = ["40.width", "41.width"]  type = "int"  default = 1280  min = 32  max = 4096
+    [outputs]                video = "7"   last_frame = "10"   (which save node gives which result)
     [[models]]               folder = "vae"  file = "..."  repo = "..."  path = "..."
                              sha256 = "..."  size = 0  licence = "..."
 
@@ -130,6 +131,7 @@ class Declaration:
     models: tuple[ModelFile, ...] = ()
     custom_nodes: tuple[str, ...] = ()
     description: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)  # role ("video", "image", "last_frame") -> node id
     extra: dict[str, Any] = field(default_factory=dict)
 
     def graph(self) -> Graph:
@@ -208,12 +210,16 @@ def load_declaration(path: str | Path) -> Declaration:
         models=models,
         custom_nodes=tuple(meta.get("custom_nodes", ())),
         description=meta.get("description", ""),
-        extra={k: v for k, v in data.items() if k not in ("workflow", "parameters", "models")},
+        outputs={str(k): str(v) for k, v in data.get("outputs", {}).items()},
+        extra={k: v for k, v in data.items() if k not in ("workflow", "parameters", "models", "outputs")},
     )
 
 
+NOT_DECLARATIONS = {"recipes.toml"}  # other TOML files that live in workflows/
+
+
 def find_declarations(directory: str | Path) -> list[Declaration]:
-    return [load_declaration(p) for p in sorted(Path(directory).glob("*.toml"))]
+    return [load_declaration(p) for p in sorted(Path(directory).glob("*.toml")) if p.name not in NOT_DECLARATIONS]
 
 
 def find_declaration(directory: str | Path, name: str) -> Declaration:

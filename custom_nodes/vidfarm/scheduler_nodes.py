@@ -1,0 +1,300 @@
+"""Segment scheduling inside the engine: plan a long video, render its segments on a pool of workers, join them.
+
+    VidfarmPlan ──► VidfarmSegmentScheduler ──► VidfarmJoin (output: video, phone preview, thumbnail, report)
+    VidfarmWorkerPool ─┘   (optional IMAGE: the user's photo = keyframe 0)
+
+The nodes are thin: planning, dispatching and joining live in the vidfarm core (plan, dispatch, long_video).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import comfy.model_management
+import comfy.utils
+import folder_paths
+import numpy as np
+import torch
+from comfy_api.latest import io
+from PIL import Image
+
+from vidfarm.dispatch import Dispatcher, Worker
+from vidfarm.local_comfy import REPO, LocalComfy
+from vidfarm.long_video import dispatch_report, finish_job, render_segments
+from vidfarm.plan import STRATEGIES, Plan, make_plan, with_photo
+from vidfarm.recipe import find_recipe, load_recipes
+from vidfarm.workflow.declaration import find_declaration
+
+WORKFLOWS = REPO / "workflows"
+RECIPES = WORKFLOWS / "recipes.toml"
+PlanType = io.Custom("VIDFARM_PLAN")
+PoolType = io.Custom("VIDFARM_POOL")
+SegmentsType = io.Custom("VIDFARM_SEGMENTS")
+
+
+class VidfarmPlan(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VidfarmPlan",
+            display_name="Plan a long video",
+            category="vidfarm/long video",
+            description="Splits a long video into segments of the model's native length, with keyframes.",
+            inputs=[
+                io.String.Input(
+                    "prompt",
+                    multiline=True,
+                    default="a paper boat drifting down a rainy street",
+                    tooltip="What the video shows. For strategy 'shots', one shot per line.",
+                ),
+                io.Float.Input("seconds", default=30.0, min=0.5, max=600.0, step=0.5, tooltip="Length of the video."),
+                io.Int.Input("fps", default=16, min=1, max=60, tooltip="Frames per second of the result."),
+                io.Int.Input("width", default=2560, min=64, max=8192, step=2, tooltip="Final width in pixels."),
+                io.Int.Input("height", default=1440, min=64, max=8192, step=2, tooltip="Final height in pixels."),
+                io.Combo.Input(
+                    "strategy",
+                    options=list(STRATEGIES),
+                    default="keyframes",
+                    tooltip="keyframes: all segments in parallel between keyframes (seamless); "
+                    "chain: each segment from the last frame of the one before (serial); "
+                    "shots: independent cuts.",
+                ),
+                io.Combo.Input(
+                    "recipe",
+                    options=sorted(load_recipes(RECIPES)),
+                    default="standin",
+                    tooltip="The model family: which workflows render keyframes and segments.",
+                ),
+                io.Int.Input(
+                    "segment_frames",
+                    default=0,
+                    min=0,
+                    max=257,
+                    tooltip="Frames per segment (4n+1); 0 = the recipe's native length.",
+                ),
+            ],
+            outputs=[PlanType.Output("plan", tooltip="The segment plan.")],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        prompt: str,
+        seconds: float,
+        fps: int,
+        width: int,
+        height: int,
+        strategy: str,
+        recipe: str,
+        segment_frames: int,
+    ) -> io.NodeOutput:
+        chosen = find_recipe(RECIPES, recipe)
+        plan = make_plan(
+            prompt=prompt,
+            seconds=seconds,
+            fps=fps,
+            width=width,
+            height=height,
+            strategy=strategy,
+            segment_frames=segment_frames or chosen.segment_frames,
+        )
+        return io.NodeOutput({"plan": plan.to_json(), "recipe": recipe})
+
+
+_LOCAL_WORKERS: dict[int, list[LocalComfy]] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def _local_workers(count: int) -> list[Worker]:
+    """Workers on this machine, started once and kept warm; they die with this process (even on a crash)."""
+    with _LOCAL_LOCK:
+        started = _LOCAL_WORKERS.setdefault(count, [])
+        install = Path(sys.executable).resolve().parents[2]
+        base = Path(folder_paths.get_user_directory()).parent / "vidfarm_workers"
+        while len(started) < count:
+            worker = LocalComfy(
+                base / f"w{len(started)}",
+                install_dir=install if (install / ".ready").exists() else None,
+                die_with_parent=True,
+            )
+            started.append(worker.start())
+        for worker in started:
+            if worker.process is not None and worker.process.poll() is not None:
+                worker.start()  # a local worker that died is brought back
+        return [Worker(f"local-{i}", w.url) for i, w in enumerate(started[:count])]
+
+
+@atexit.register
+def _stop_local_workers() -> None:
+    for workers in _LOCAL_WORKERS.values():
+        for worker in workers:
+            worker.stop()
+
+
+class VidfarmWorkerPool(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VidfarmWorkerPool",
+            display_name="Worker pool",
+            category="vidfarm/long video",
+            description="The ComfyUI workers that render segments: URLs with optional tokens, or local workers.",
+            inputs=[
+                io.String.Input(
+                    "workers",
+                    multiline=True,
+                    default="local:2",
+                    tooltip="'local:N' = N workers on this machine; else one 'URL [token]' per line, or "
+                    "a JSON list of {name, url, token}.",
+                ),
+                io.Float.Input(
+                    "hang_timeout",
+                    default=300.0,
+                    min=1.0,
+                    max=3600.0,
+                    tooltip="Seconds without progress after which a segment moves to another worker.",
+                ),
+            ],
+            outputs=[PoolType.Output("pool", tooltip="The worker pool.")],
+        )
+
+    @classmethod
+    def execute(cls, workers: str, hang_timeout: float) -> io.NodeOutput:
+        text = workers.strip()
+        local = text.startswith("local:")
+        pool = _local_workers(int(text.split(":", 1)[1] or 1)) if local else Worker.parse_pool(text)
+        return io.NodeOutput({"workers": [vars(w) for w in pool], "hang_timeout": hang_timeout})
+
+    @classmethod
+    def fingerprint_inputs(cls, workers: str, hang_timeout: float) -> Any:
+        return float("nan") if workers.strip().startswith("local:") else workers  # re-check local workers each run
+
+
+def _save_photo(image: torch.Tensor, path: Path) -> Path:
+    array = (image[0, :, :, :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(array)).save(path)
+    return path
+
+
+class VidfarmSegmentScheduler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VidfarmSegmentScheduler",
+            display_name="Render segments on workers",
+            category="vidfarm/long video",
+            description="Renders the plan's keyframes and segments on the worker pool, many at once; retries on "
+            "another worker when one fails, hangs or vanishes; re-running a job reuses its finished segments.",
+            inputs=[
+                PlanType.Input("plan", tooltip="From 'Plan a long video'."),
+                PoolType.Input("pool", tooltip="From 'Worker pool'."),
+                io.Int.Input("seed", default=0, min=0, max=2**63 - 1, tooltip="Base seed for keyframes and segments."),
+                io.String.Input(
+                    "job_id",
+                    default="",
+                    tooltip="Stable job id (finished segments are reused); empty = derived from the inputs.",
+                ),
+                io.Image.Input("image", optional=True, tooltip="A photo: image-to-video, the photo is keyframe 0."),
+            ],
+            outputs=[SegmentsType.Output("segments", tooltip="The rendered segments, in order.")],
+        )
+
+    @classmethod
+    def execute(
+        cls, plan: dict[str, Any], pool: dict[str, Any], seed: int, job_id: str, image: torch.Tensor | None = None
+    ) -> io.NodeOutput:
+        the_plan = Plan.from_json(plan["plan"])
+        recipe = find_recipe(RECIPES, plan["recipe"])
+        photo_hash = hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest() if image is not None else ""
+        job_id = job_id or hashlib.sha256(json.dumps([plan, seed, photo_hash]).encode()).hexdigest()[:16]
+        job_dir = Path(folder_paths.get_output_directory()) / "vidfarm" / "jobs" / job_id
+        photo = _save_photo(image, job_dir / "photo.png") if image is not None else None
+        if photo is not None:
+            the_plan = with_photo(the_plan)
+        dispatcher = Dispatcher(
+            [Worker(**w) for w in pool["workers"]],
+            lambda name: find_declaration(WORKFLOWS, name),
+            job_dir / "cache",
+            hang_timeout=pool["hang_timeout"],
+        )
+        outcome: dict[str, Any] = {}
+        thread = threading.Thread(target=_run_into, args=(outcome, dispatcher, the_plan, recipe, seed, photo))
+        thread.start()
+        bar = comfy.utils.ProgressBar(1000)
+        while thread.is_alive():  # progress and cancel from this (the execution) thread
+            thread.join(timeout=0.25)
+            bar.update_absolute(int(dispatcher.fraction() * 1000), 1000)
+            if comfy.model_management.processing_interrupted():
+                dispatcher.cancel()
+                thread.join()
+                comfy.model_management.throw_exception_if_processing_interrupted()
+        if "error" in outcome:
+            raise outcome["error"]
+        report = {
+            "job_id": job_id,
+            "plan": json.loads(the_plan.to_json()),
+            "recipe": recipe.name,
+            **dispatch_report(dispatcher),
+        }
+        return io.NodeOutput(
+            {"segments": [str(p) for p in outcome["segments"]], "report": report, "job_dir": str(job_dir)}
+        )
+
+
+def _run_into(
+    outcome: dict[str, Any], dispatcher: Dispatcher, plan: Plan, recipe: Any, seed: int, photo: Path | None
+) -> None:
+    try:
+        outcome["segments"] = render_segments(dispatcher, plan, recipe, seed=seed, photo=photo)
+    except Exception as exc:  # handed to the execution thread, which raises it for ComfyUI to report
+        outcome["error"] = exc
+
+
+class VidfarmJoin(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VidfarmJoin",
+            display_name="Join segments",
+            category="vidfarm/long video",
+            description="Joins the segments (stream copy when they match, crossfades when asked) into a faststart "
+            "MP4, plus a phone-sized preview (<= 720p), a thumbnail and a JSON report.",
+            inputs=[
+                SegmentsType.Input("segments", tooltip="From 'Render segments on workers'."),
+                io.Int.Input(
+                    "crossfade_frames",
+                    default=0,
+                    min=0,
+                    max=48,
+                    tooltip="Frames blended at each cut (0 = plain join; seams of the keyframes strategy need none).",
+                ),
+                io.String.Input("filename_prefix", default="vidfarm/long", tooltip="Where in output/ to save."),
+            ],
+            outputs=[],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, segments: dict[str, Any], crossfade_frames: int, filename_prefix: str) -> io.NodeOutput:
+        output_dir = folder_paths.get_output_directory()
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, output_dir)
+        target = Path(folder) / f"{name}_{counter:05}"
+        files = finish_job(
+            [Path(p) for p in segments["segments"]],
+            target,
+            report=dict(segments["report"]),
+            crossfade_frames=crossfade_frames,
+        )
+        sub = str(Path(subfolder) / target.name)
+        saved = [
+            {"filename": p.name, "subfolder": sub, "type": "output"}
+            for p in (files.video, files.preview, files.thumbnail, files.report)
+        ]
+        return io.NodeOutput(ui={"images": saved, "animated": [True]})

@@ -1,0 +1,142 @@
+"""A long video from a plan: keyframe and segment tasks for the dispatcher, then the join and the phone files.
+
+Used by the head's scheduler and join nodes; plain Python, so it is tested without ComfyUI in the loop too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidfarm.comfy import Progress
+from vidfarm.dispatch import Dispatcher, Task, TaskResult
+from vidfarm.media import probe
+from vidfarm.media_join import join_segments, make_preview, make_thumbnail
+from vidfarm.plan import Plan
+from vidfarm.recipe import Recipe
+
+KEYFRAME_UNITS = 0.25  # a keyframe is one image: a small share of a segment's work
+
+
+def build_tasks(plan: Plan, recipe: Recipe, *, seed: int, photo: bool) -> list[Task]:
+    """Keyframe tasks, then segment tasks wired to the keyframes (or, in a chain, to the previous segment)."""
+    recipe.check(plan)
+    width, height = recipe.gen_size(plan.width, plan.height)
+    tasks: list[Task] = []
+    for key in plan.keyframes:
+        if key.source == "image" and photo:
+            continue  # the user's photo is keyframe 0 as it is: a given result, not a task
+        values = {"prompt": key.prompt, "seed": seed + key.index, "width": width, "height": height}
+        edit = {"image": ("photo", "image")} if key.source == "image_edit" else {}
+        role = "keyframe_edit" if edit else "keyframe"
+        tasks.append(Task(f"key-{key.index}", recipe.workflow_for(role), values, edit, KEYFRAME_UNITS))
+    for segment in plan.segments:
+        values = {
+            "prompt": segment.prompt,
+            "seed": seed + 1000 + segment.index,
+            "width": width,
+            "height": height,
+            "frames": segment.render_frames,
+            "fps": float(plan.fps),
+            "drop_first": segment.drop_first,
+            "keep": segment.keep,
+            "out_width": plan.width,
+            "out_height": plan.height,
+        }
+        inputs: dict[str, tuple[str, str]]
+        if segment.kind == "flf":
+            inputs = {
+                "start_image": (_key_task(segment.start_key, photo), "image"),
+                "end_image": (_key_task(segment.end_key, photo), "image"),
+            }
+        elif segment.after is not None:
+            inputs = {"image": (f"seg-{segment.after}", "last_frame")}
+        else:
+            inputs = {"image": (_key_task(segment.start_key, photo), "image")}
+        tasks.append(
+            Task(
+                f"seg-{segment.index}",
+                recipe.workflow_for(segment.kind),
+                values,
+                inputs,
+                segment.keep / max(1, plan.segments[0].keep),
+            )
+        )
+    return tasks
+
+
+def _key_task(index: int | None, photo: bool) -> str:
+    return "photo" if index == 0 and photo else f"key-{index}"
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    video: Path
+    preview: Path
+    thumbnail: Path
+    report: Path
+
+
+def render_segments(dispatcher: Dispatcher, plan: Plan, recipe: Recipe, *, seed: int, photo: Path | None) -> list[Path]:
+    given = {"photo": TaskResult({"image": photo}, reused=True)} if photo else {}
+    results = dispatcher.run(build_tasks(plan, recipe, seed=seed, photo=photo is not None), given)
+    return [results[f"seg-{s.index}"].files["video"] for s in plan.segments]
+
+
+def finish_job(segments: list[Path], out_dir: Path, *, report: dict[str, Any], crossfade_frames: int = 0) -> JobFiles:
+    """Join (stream copy when the segments match), then the preview, the thumbnail and the report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / "video.mp4"
+    report["join"] = join_segments(segments, video, crossfade_frames=crossfade_frames)
+    info = probe(video)
+    preview, thumbnail = out_dir / "preview.mp4", out_dir / "thumbnail.jpg"
+    make_preview(video, preview, duration=info.duration)
+    make_thumbnail(video, thumbnail)
+    report.update(
+        {
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "frames": info.frames,
+            "duration": info.duration,
+            "size_bytes": info.size_bytes,
+            "preview_bytes": preview.stat().st_size,
+        }
+    )
+    report_path = out_dir / "report.json"
+    report_path.write_text(json.dumps(report, indent=1, default=str))
+    return JobFiles(video, preview, thumbnail, report_path)
+
+
+def dispatch_report(dispatcher: Dispatcher) -> dict[str, Any]:
+    return {
+        "workers": {
+            name: {
+                "busy_seconds": round(s.busy_seconds, 2),
+                "tasks": s.tasks,
+                "failures": s.failures,
+                "retired": s.retired,
+            }
+            for name, s in dispatcher.stats.items()
+        },
+        "tasks": {
+            tid: {"worker": r.worker, "seconds": round(r.seconds, 2), "attempts": r.attempts, "reused": r.reused}
+            for tid, r in dispatcher.results.items()
+        },
+    }
+
+
+SCHEDULER_NODE = "VidfarmSegmentScheduler"
+
+
+def head_fraction(progress: Progress) -> float:
+    """Whole-job progress of a head prompt: the scheduler's steps are nearly all of the work."""
+    if progress.stage == "finished":
+        return 1.0
+    if progress.node_class == SCHEDULER_NODE and progress.steps:
+        return 0.05 + 0.85 * progress.step / progress.steps
+    if progress.node_class == "VidfarmJoin":
+        return 0.92
+    return 0.05 * progress.fraction

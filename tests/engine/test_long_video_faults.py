@@ -1,0 +1,141 @@
+"""A long video survives its workers and its head: killed and hung workers, cancel, a head restarted mid-job."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import declaration, pool_json, require_comfy_install
+from vidfarm.comfy import ComfyClient, PromptRun, RunResult
+from vidfarm.errors import ExecutionInterrupted
+from vidfarm.local_comfy import LocalComfy
+
+JOB = {"prompt": "a kite over the sea", "seconds": 12.0, "fps": 8, "width": 1280, "height": 720}
+
+
+@pytest.fixture
+def own_workers(tmp_path: Path) -> Iterator[list[LocalComfy]]:
+    require_comfy_install()
+    workers = [LocalComfy(tmp_path / f"worker{i}").launch() for i in range(2)]
+    for worker in workers:
+        worker.wait_ready(120)
+    yield workers
+    for worker in workers:
+        if worker.process is not None and worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGCONT)
+        worker.stop()
+
+
+class Job:
+    """A long-video prompt on a head, waited for in a thread so the test can hurt things meanwhile."""
+
+    def __init__(self, head: LocalComfy, dest: Path, **values: Any) -> None:
+        d = declaration("long_video")
+        self.run = PromptRun(
+            ComfyClient(head.url), d.fill(d.graph(), {**JOB, **values}), dest_dir=dest, poll_interval=0.5
+        )
+        self.result: RunResult | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._wait, daemon=True)
+
+    def _wait(self) -> None:
+        try:
+            self.result = self.run.wait()
+        except BaseException as exc:  # handed to the test thread
+            self.error = exc
+
+    def start(self) -> Job:
+        self.run.start()
+        self.thread.start()
+        return self
+
+    def finish(self, timeout: float = 600) -> RunResult:
+        self.thread.join(timeout)
+        if self.error:
+            raise self.error
+        assert self.result is not None, "the job did not finish in time"
+        return self.result
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.2)
+
+
+def running_segment(worker: LocalComfy) -> bool:
+    running = ComfyClient(worker.url).http.get_json("/queue")["queue_running"]
+    return any(n.get("class_type") == "VidfarmStandInFirstLast" for item in running for n in item[2].values())
+
+
+def report_of(result: RunResult) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(
+        next(o.path for o in result.outputs if o.path.name == "report.json").read_text()
+    )
+    return report
+
+
+def video_frames(result: RunResult) -> int:
+    return next(o.info.frames for o in result.outputs if o.path.name == "video.mp4")
+
+
+def test_worker_killed_mid_segment(comfy_server: LocalComfy, own_workers: list[LocalComfy], tmp_path: Path) -> None:
+    job = Job(comfy_server, tmp_path, workers=pool_json(own_workers), hang_timeout=6.0, job_id="kill-test").start()
+    wait_until(lambda: running_segment(own_workers[1]))
+    own_workers[1].kill()
+    result = job.finish()
+    assert video_frames(result) == 96
+    report = report_of(result)
+    assert report["workers"]["test-1"]["retired"]  # dropped from the job, with the reason
+    assert report["workers"]["test-1"]["failures"]
+    assert all(t["worker"] == "test-0" for t in report["tasks"].values() if t["attempts"] > 1)
+
+
+def test_hung_worker_loses_its_segment_after_the_timeout(
+    comfy_server: LocalComfy, own_workers: list[LocalComfy], tmp_path: Path
+) -> None:
+    job = Job(comfy_server, tmp_path, workers=pool_json(own_workers), hang_timeout=5.0, job_id="hang-test").start()
+    wait_until(lambda: running_segment(own_workers[0]))
+    assert own_workers[0].process is not None
+    own_workers[0].process.send_signal(signal.SIGSTOP)  # alive, port open, answers nothing: a hung worker
+    result = job.finish()
+    assert video_frames(result) == 96
+    report = report_of(result)
+    assert "test-0" in report["workers"] and report["workers"]["test-0"]["retired"]
+    moved = [t for t in report["tasks"].values() if t["attempts"] > 1]
+    assert moved and all(t["worker"] == "test-1" for t in moved)
+
+
+def test_cancel_reaches_every_worker(comfy_server: LocalComfy, own_workers: list[LocalComfy], tmp_path: Path) -> None:
+    job = Job(comfy_server, tmp_path, workers=pool_json(own_workers), job_id="cancel-test", seconds=30.0).start()
+    wait_until(lambda: all(running_segment(w) for w in own_workers))
+    job.run.cancel()
+    with pytest.raises(ExecutionInterrupted):
+        job.finish()
+    for worker in own_workers:  # nothing keeps running or waiting anywhere
+        client = ComfyClient(worker.url)
+        wait_until(lambda c=client: c.queue() == ([], []), timeout=30)  # type: ignore[misc]
+
+
+def test_head_restarted_mid_job_reuses_finished_segments(
+    own_server: LocalComfy, worker_pool: list[LocalComfy], tmp_path: Path
+) -> None:
+    cache = own_server.base_dir / "output" / "vidfarm" / "jobs" / "restart-test" / "cache"
+    job = Job(own_server, tmp_path, workers=pool_json(worker_pool), job_id="restart-test").start()
+    wait_until(lambda: len(list(cache.glob("seg-*.json"))) >= 2)
+    own_server.kill()
+    finished_before = {p.name.split("-")[1] for p in cache.glob("seg-*.json")}
+    own_server.start()
+    result = job.finish()
+    assert result.resubmitted and video_frames(result) == 96
+    report = report_of(result)
+    reused = {tid for tid, t in report["tasks"].items() if t["reused"] and tid.startswith("seg-")}
+    assert {f"seg-{n}" for n in finished_before} <= reused  # finished segments were not rendered again

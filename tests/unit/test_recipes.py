@@ -1,0 +1,58 @@
+"""Every recipe's workflows take exactly what the long-video builder sends them, and give what it takes back."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import WORKFLOWS
+from vidfarm.errors import WorkflowError
+from vidfarm.long_video import build_tasks
+from vidfarm.plan import make_plan
+from vidfarm.recipe import find_recipe, load_recipes
+from vidfarm.workflow.declaration import find_declaration
+
+RECIPES = load_recipes(WORKFLOWS / "recipes.toml")
+NEEDED_OUTPUTS = {"keyframe": {"image"}, "keyframe_edit": {"image"}, "flf": {"video"}, "i2v": {"video", "last_frame"}}
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+@pytest.mark.parametrize(
+    ("strategy", "photo"), [("keyframes", False), ("keyframes", True), ("chain", False), ("shots", True)]
+)
+def test_builder_and_workflows_agree(recipe: str, strategy: str, photo: bool) -> None:
+    chosen = RECIPES[recipe]
+    plan = make_plan(
+        prompt="a\nb",
+        seconds=12,
+        fps=16,
+        width=2560,
+        height=1440,
+        strategy=strategy,
+        segment_frames=chosen.segment_frames,
+        from_image=photo,
+    )
+    for task in build_tasks(plan, chosen, seed=3, photo=photo):
+        declaration = find_declaration(WORKFLOWS, task.workflow)
+        values = {**task.values, **{name: "vidfarm/inputs/x.png" for name in task.inputs}}
+        graph = declaration.fill(declaration.graph(), values)  # raises on any unknown or out-of-range value
+        assert graph
+        role = next(r for r, name in chosen.workflows.items() if name == task.workflow)
+        assert NEEDED_OUTPUTS[role] <= set(declaration.outputs), (task.workflow, declaration.outputs)
+        assert all(node in graph for node in declaration.outputs.values())
+
+
+def test_recipes_render_at_their_native_size_in_the_final_aspect() -> None:
+    assert RECIPES["wan22_14b_4step"].gen_size(2560, 1440) == (1280, 720)
+    assert RECIPES["wan22_14b"].gen_size(1440, 2560) == (720, 1280)  # portrait, for phones
+    assert RECIPES["standin"].gen_size(2560, 1440) == (320, 176)  # multiples of 16, as the models need
+
+
+def test_unknown_recipe_and_impossible_strategy() -> None:
+    with pytest.raises(WorkflowError, match="known recipes: standin"):
+        find_recipe(WORKFLOWS / "recipes.toml", "sora")
+    no_flf = RECIPES["standin"].__class__(
+        "x", "x", 17, 0, 0, {"keyframe": "standin_keyframe", "i2v": "standin_seg_i2v"}
+    )
+    plan = make_plan(prompt="a", seconds=4, fps=8, width=64, height=64, segment_frames=17)
+    with pytest.raises(WorkflowError, match="cannot do strategy keyframes.*use strategy chain or shots"):
+        no_flf.check(plan)
