@@ -126,6 +126,7 @@ def test_rent_gpus_notebook_picks_starts_runs_and_stops(
     pm.execute_notebook(
         str(REPO / "notebooks" / "03_rent_gpus.ipynb"), str(tmp_path / "03.out.ipynb"),
         parameters={"vast_url": fake.url, "max_price": 0.5, "auto": True, "out_dir": str(tmp_path / "rent"),
+                    "notebook": "02_gui_to_api.ipynb",
                     "result_path": str(result), "run_parameters": {"values": tiny(3)}, "poll_s": 0.2,
                     "ready_timeout_s": 60},
         cwd=str(tmp_path), kernel_name="python3", progress_bar=False,
@@ -138,3 +139,39 @@ def test_rent_gpus_notebook_picks_starts_runs_and_stops(
     assert fake.instances == {}  # stopped = destroyed
     executed = (tmp_path / "03.out.ipynb").read_text()
     assert API_KEY not in executed
+
+
+def test_batch_drives_the_long_video_notebook_on_rented_workers(
+    comfy_server: LocalComfy, worker_pool: list[LocalComfy], tmp_path: Path
+) -> None:
+    """The pipeline notebook (contract: `workers` JSON) gets the rented pool; the head fans segments out to it
+    through each worker's own token proxy."""
+    proxies: list[ProxyThread] = []
+
+    def boot(instance: dict[str, Any]) -> int:
+        token = dict(instance["extra_env"])["VIDFARM_WORKER_TOKEN"]
+        proxies.append(ProxyThread(TokenProxy(worker_pool[len(proxies) % 2].url, token)).start())
+        return proxies[-1].port
+
+    fake = FakeVast(on_create=boot).start()
+    policy = FleetPolicy(image="worker:test", budget=Budget(per_hour=2.0, per_day=10.0), max_workers=2, tick_s=1)
+    scaler = Autoscaler(VastProvider(API_KEY, server_url=fake.url, retry=1), policy, clock=SystemClock(),
+                        ready_check=http_ready())  # fmt: skip
+    runner = BatchRunner(REPO / "notebooks" / "10_long_video.ipynb", tmp_path / "out",
+                         fixed={"head_url": comfy_server.url, "recipe": "standin", "fps": 8, "width": 256,
+                                "height": 144, "seconds": 2.0})  # fmt: skip
+    try:
+        with RentedPool(scaler, size=2, poll_s=0.2, ready_timeout_s=60) as pool:
+            names = sorted(e["name"] for e in pool.entries())
+            runner.pool = pool
+            [row] = runner.run_all([{"prompt": "a lantern on a pier", "seed": 3}])
+        assert row["status"] == "ok", row.get("error")
+        result = row["result"]
+        assert (result["width"], result["height"], result["frames"]) == (256, 144, 16)
+        assert set(result["workers"]) <= set(names) and result["workers"]
+        assert Path(result["video"]).is_relative_to(Path(row["notebook"]).parent)
+        assert row["cost"] > 0 and fake.instances == {}
+    finally:
+        fake.stop()
+        for proxy in proxies:
+            proxy.stop()
