@@ -175,3 +175,21 @@ def test_batch_drives_the_long_video_notebook_on_rented_workers(
         fake.stop()
         for proxy in proxies:
             proxy.stop()
+
+
+def test_batch_command_rents_from_the_environment_settings(
+    vast_with_real_workers: FakeVast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = vast_with_real_workers
+    for name, value in {"VAST_API_KEY": API_KEY, "VAST_URL": fake.url, "VIDFARM_MAX_PRICE": "0.5",
+                        "VIDFARM_FLEET_LABEL": "vidfarm-test"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    (tmp_path / "grid.json").write_text(json.dumps({"values": [tiny(11)]}))
+    out = tmp_path / "out"
+    assert main([str(NOTEBOOK), "--grid", str(tmp_path / "grid.json"), "--out", str(out), "--vast", "1"]) == 0
+    assert "1 ok, 0 failed, $0.00" in capsys.readouterr().out
+    created = next(r for r in fake.requests if r["method"] == "PUT")
+    assert created["path"] == "/api/v0/asks/111/" and created["body"]["label"].startswith("vidfarm-test-")
+    ledger = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+    assert [entry["kind"] for entry in ledger] == ["worker_started", "job", "worker_stopped"]
+    assert fake.instances == {}
