@@ -18,6 +18,8 @@ from comfy_api.latest import ComfyExtension, io  # noqa: E402
 
 from .scheduler_nodes import VidfarmJoin, VidfarmPlan, VidfarmSegmentScheduler, VidfarmWorkerPool  # noqa: E402
 from .standin_nodes import VidfarmStandInFirstLast, VidfarmStandInVideo  # noqa: E402
+from .upscale_nodes import VidfarmTiledUpscale  # noqa: E402
+from .vr_nodes import VidfarmSaveVR, VidfarmStereoFromDepth, VidfarmSyntheticDepthScene, VidfarmVRProjection  # noqa: E402
 
 
 class VidfarmExtension(ComfyExtension):
@@ -29,6 +31,11 @@ class VidfarmExtension(ComfyExtension):
             VidfarmWorkerPool,
             VidfarmSegmentScheduler,
             VidfarmJoin,
+            VidfarmSyntheticDepthScene,
+            VidfarmStereoFromDepth,
+            VidfarmVRProjection,
+            VidfarmSaveVR,
+            VidfarmTiledUpscale,
         ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -43,21 +44,28 @@ class DispatchFailed(VidfarmError):
 class Worker:
     name: str
     url: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse_pool(cls, text: str) -> list[Worker]:
-        """A JSON list of {name, url, token}, or one `url [token]` per line."""
+        """A JSON list of {name, url, token}, or one `url [token]` per line.
+
+        A token written `env:NAME` is read from the environment of the process that dispatches, so secrets stay out
+        of workflows, executed notebooks and ComfyUI's history.
+        """
         text = text.strip()
         if text.startswith("["):
-            return [
-                cls(str(w.get("name") or f"w{i}"), str(w["url"]), w.get("token") or None)
-                for i, w in enumerate(json.loads(text))
-            ]
+            try:
+                return [
+                    cls(str(w.get("name") or f"w{i}"), str(w["url"]), _secret(w.get("token")))
+                    for i, w in enumerate(json.loads(text))
+                ]
+            except (ValueError, KeyError, AttributeError) as exc:
+                raise DispatchFailed(f"the worker pool is not a JSON list of {{name, url, token}}: {exc}") from None
         workers = []
         for i, line in enumerate(filter(None, (line.strip() for line in text.splitlines()))):
             url, _, token = line.partition(" ")
-            workers.append(cls(f"w{i}", url, token.strip() or None))
+            workers.append(cls(f"w{i}", url, _secret(token.strip())))
         return workers
 
 
@@ -338,6 +346,17 @@ class Dispatcher:
         except (OutputInvalid, OSError):
             return
         self.results[task.id] = TaskResult(files, reused=True)
+
+
+def _secret(value: str | None) -> str | None:
+    if not value:
+        return None
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise DispatchFailed(f"the worker token refers to ${name}, which is not set in the head's environment")
+        return os.environ[name]
+    return value
 
 
 def _file_digest(path: Path) -> str:

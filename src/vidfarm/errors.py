@@ -4,6 +4,8 @@ VidfarmError
 ├── WorkflowError              a workflow file or graph cannot be used
 │   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
 ├── InputImageError            an image to upload is not an image, or too big
+├── InputVideoError            a video to upload does not decode, or is too big
+├── TilingError                an upscale cannot be planned (bad sizes, or not even the smallest tile fits)
 ├── ProviderError              a GPU rental provider refused or did not answer
 ├── BatchError                 a batch's parameter file, grid or notebook cannot be used
 ├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
@@ -61,6 +63,14 @@ class WorkflowInvalid(WorkflowError):
 
 class InputImageError(VidfarmError):
     """An input image is unreadable, of the wrong type or too big."""
+
+
+class InputVideoError(VidfarmError):
+    """An input video is unreadable, of the wrong type or too big."""
+
+
+class TilingError(VidfarmError):
+    """An upscale cannot be planned: impossible sizes, or not even the smallest tile fits in free memory."""
 
 
 class ProviderError(VidfarmError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from vidfarm.errors import InputImageError, OutputInvalid
+from vidfarm.errors import InputImageError, InputVideoError, OutputInvalid
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv", ".gif"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -100,3 +100,32 @@ def check_upload_image(path: str | Path, *, max_bytes: int) -> str:
             return str(image.format)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
         raise InputImageError(f"{path.name} is not an image Pillow can read ({exc}); send a PNG or JPEG") from None
+
+
+def check_upload_video(path: str | Path, *, max_bytes: int) -> MediaInfo:
+    """Refuse anything that is not a reasonably sized, decodable video before it is uploaded (first frame decoded)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputVideoError(f"video {path} does not exist")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InputVideoError(
+            f"video {path.name} is {size / 1e6:.1f} MB; the server accepts at most {max_bytes / 1e6:.0f} MB - "
+            "cut it into segments or re-encode it smaller"
+        )
+    if path.suffix.lower() not in VIDEO_SUFFIXES - {".gif"}:
+        raise InputVideoError(f"{path.name} is not a video file name; send MP4, WEBM, MOV or MKV")
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            frame = next(container.decode(stream))
+            if frame.width * frame.height > MAX_UPLOAD_PIXELS:
+                raise InputVideoError(f"{path.name} is {frame.width}x{frame.height}; at most 64 megapixels, please")
+            rate = stream.average_rate or stream.base_rate or Fraction(0)
+            return MediaInfo(
+                "video", frame.width, frame.height, stream.frames, float(rate), stream.codec_context.name, size
+            )
+    except (av.FFmpegError, IndexError, StopIteration) as exc:
+        raise InputVideoError(f"{path.name} does not decode as video ({exc}); send an MP4 (H.264)") from None

@@ -87,8 +87,11 @@ def _remux(paths: list[Path], out: Path) -> None:
 
 
 def _frames(path: Path) -> Iterator[av.VideoFrame]:
-    with av.open(str(path)) as src:
-        yield from src.decode(video=0)
+    try:
+        with av.open(str(path)) as src:
+            yield from src.decode(video=0)
+    except av.FFmpegError as exc:
+        raise OutputInvalid(f"{path.name} does not decode as video: {exc}") from None
 
 
 def _reencode(paths: list[Path], out: Path, *, crossfade_frames: int) -> None:
@@ -134,11 +137,10 @@ def _encode(dst: Any, stream: Any, rgb: Any) -> None:
     dst.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
 
 
-def preview_size(width: int, height: int, *, max_height: int = PREVIEW_MAX_HEIGHT) -> tuple[int, int]:
-    if height <= max_height:
-        return width - width % 2, height - height % 2
-    scale = max_height / height
-    return int(width * scale) // 2 * 2, max_height // 2 * 2
+def preview_size(width: int, height: int, *, max_short_side: int = PREVIEW_MAX_HEIGHT) -> tuple[int, int]:
+    """At most "720p": the short side capped at 720, so portrait videos stay 720x1280 on a phone."""
+    scale = min(1.0, max_short_side / min(width, height))
+    return int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
 
 
 def make_preview(src: Path, out: Path, *, duration: float) -> None:
@@ -157,8 +159,11 @@ def make_preview(src: Path, out: Path, *, duration: float) -> None:
 
 
 def make_thumbnail(src: Path, out: Path, *, at_fraction: float = 0.5, max_width: int = 640) -> None:
-    with av.open(str(src)) as container:
-        total = container.streams.video[0].frames
+    try:
+        with av.open(str(src)) as container:
+            total = container.streams.video[0].frames
+    except (av.FFmpegError, IndexError) as exc:
+        raise OutputInvalid(f"{src.name} has no video to take a thumbnail from: {exc}") from None
     wanted = int(total * at_fraction) if total else 0
     chosen = None
     for index, frame in enumerate(_frames(src)):  # decode up to the wanted frame only

@@ -74,4 +74,4 @@ def test_ui_format_export_fails_the_notebook_with_the_fix(comfy_server: LocalCom
 def test_connect_without_url_starts_the_embedded_comfyui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = execute("01_connect", tmp_path, node_filter="VidfarmStandIn")
     assert data["summary"]["url"].startswith("http://127.0.0.1:")
-    assert data["matches"] == ["VidfarmStandInVideo"]
+    assert "VidfarmStandInVideo" in data["matches"] and all(m.startswith("VidfarmStandIn") for m in data["matches"])

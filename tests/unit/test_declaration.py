@@ -73,3 +73,11 @@ def test_bad_declarations_are_explained(tmp_path: Path) -> None:
     bad.write_text("[parameters.x\n")
     with pytest.raises(WorkflowError, match="not valid TOML"):
         load_declaration(bad)
+
+
+def test_file_parameters_take_a_name_and_refuse_other_types() -> None:
+    d = declaration("upscale_lanczos")
+    assert d.parameters["video"].type == "file"
+    assert d.parameters["video"].coerce("a/b.mp4") == "a/b.mp4"
+    with pytest.raises(WorkflowError, match="not a valid file"):
+        d.parameters["video"].coerce(3)

@@ -50,3 +50,18 @@ def test_round_trip_and_bad_requests() -> None:
         make_plan(prompt="x", seconds=6, fps=8, width=64, height=64, segment_frames=80)
     with pytest.raises(PlanError, match="prompt is empty"):
         make_plan(prompt="  \n", seconds=6, fps=8, width=64, height=64)
+
+
+def test_worker_pool_forms_and_secret_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidfarm.dispatch import DispatchFailed, Worker
+
+    monkeypatch.setenv("GPU1_TOKEN", "s3cret-token-value")
+    pool = Worker.parse_pool('[{"name": "gpu1", "url": "https://a:8288", "token": "env:GPU1_TOKEN"}]')
+    assert pool == [Worker("gpu1", "https://a:8288", "s3cret-token-value")]
+    lines = Worker.parse_pool("http://127.0.0.1:8190\nhttp://127.0.0.1:8191 tok-123\n")
+    assert [(w.name, w.token) for w in lines] == [("w0", None), ("w1", "tok-123")]
+    with pytest.raises(DispatchFailed, match="MISSING_TOKEN, which is not set"):
+        Worker.parse_pool('[{"url": "https://a", "token": "env:MISSING_TOKEN"}]')
+    with pytest.raises(DispatchFailed, match="not a JSON list"):
+        Worker.parse_pool('[{"name": "no url"}]')
+    assert "s3cret" not in repr(pool[0])  # reports and logs never show tokens

@@ -44,7 +44,8 @@ def test_builder_and_workflows_agree(recipe: str, strategy: str, photo: bool) ->
 def test_recipes_render_at_their_native_size_in_the_final_aspect() -> None:
     assert RECIPES["wan22_14b_4step"].gen_size(2560, 1440) == (1280, 720)
     assert RECIPES["wan22_14b"].gen_size(1440, 2560) == (720, 1280)  # portrait, for phones
-    assert RECIPES["standin"].gen_size(2560, 1440) == (320, 176)  # multiples of 16, as the models need
+    assert RECIPES["standin"].gen_size(2560, 1440) == (256, 144)
+    assert RECIPES["standin"].gen_size(1280, 704) == (256, 144)  # multiples of 16, as the models need
 
 
 def test_unknown_recipe_and_impossible_strategy() -> None:

@@ -82,7 +82,33 @@ def test_loadimage_subfolder_paths_are_accepted() -> None:
     assert validate_graph(transcript_graph("loadimage_scale_save.json"), STOCK) == []
 
 
+def test_loadvideo_files_from_the_input_folder_are_accepted() -> None:
+    graph = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "vidfarm/clip.mp4"}},
+        "2": {
+            "class_type": "SaveVideo",
+            "inputs": {"video": ["1", 0], "filename_prefix": "x", "format": "mp4", "codec": "h264"},
+        },
+    }
+    assert validate_graph(graph, STOCK) == []
+    graph["2"]["inputs"]["codec"] = "divx"
+    assert kinds(validate_graph(graph, STOCK)) == {("2", "value_not_in_list", "codec")}
+
+
 def test_combo_options_in_both_schemas() -> None:
     assert combo_options([["a", "b"], {}]) == ["a", "b"]
     assert combo_options(["COMBO", {"options": ["mp4"]}]) == ["mp4"]
     assert combo_options(["INT", {"min": 0}]) is None
+
+
+def test_loadvideo_accepts_an_uploaded_file_the_combo_does_not_list() -> None:
+    d = declaration("upscale_lanczos")
+    graph = d.fill(d.graph(), {"video": "jobs/j1/segment_03.mp4", "width": 3840, "height": 2160})
+    assert graph["1"]["inputs"]["file"] == "jobs/j1/segment_03.mp4"
+    assert validate_graph(graph, SNAPSHOT) == []
+
+
+def test_upscale_model_workflow_names_the_real_esrgan_download() -> None:
+    report = check_declaration(declaration("upscale_model"), SNAPSHOT)
+    (missing,) = report.missing_models
+    assert "RealESRGAN_x4plus.pth" in str(missing) and "github.com/xinntao/Real-ESRGAN" in str(missing)

@@ -15,7 +15,7 @@ from typing import Any
 from vidfarm.comfy.http import ComfyHttp
 from vidfarm.comfy.rejection import problems_from_node_errors, rejection_from_response
 from vidfarm.errors import ComfyError, OutputInvalid, PromptRejected
-from vidfarm.media import check_upload_image
+from vidfarm.media import check_upload_image, check_upload_video
 from vidfarm.workflow.graph import Graph
 
 DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024  # ComfyUI's --max-upload-size default
@@ -146,6 +146,16 @@ class ComfyClient:
         """Check and upload an input image; returns the value LoadImage takes (`subfolder/name`)."""
         path = Path(path)
         check_upload_image(path, max_bytes=self.features().max_upload_size)
+        return self._upload(path, subfolder)
+
+    def upload_video(self, path: str | Path, *, subfolder: str = "vidfarm") -> str:
+        """Check and upload an input video; returns the value LoadVideo takes (`subfolder/name`)."""
+        path = Path(path)
+        check_upload_video(path, max_bytes=self.features().max_upload_size)
+        return self._upload(path, subfolder)
+
+    def _upload(self, path: Path, subfolder: str) -> str:
+        # ComfyUI stores every input upload (images, videos) through /upload/image.
         with path.open("rb") as handle:
             response = self.http.request(
                 "POST",

@@ -11,7 +11,8 @@ A declaration is a TOML file beside its API-format graph (`workflows/<name>.toml
     [[models]]               folder = "vae"  file = "..."  repo = "..."  path = "..."
                              sha256 = "..."  size = 0  licence = "..."
 
-Types: string, int, float, bool, choice (`options = [...]`) and image (a file name in ComfyUI's input folder).
+Types: string, int, float, bool, choice (`options = [...]`), image (a file name in ComfyUI's input folder) and file
+(any other uploaded input file, e.g. the video LoadVideo reads; also a name in the input folder).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from vidfarm.errors import WorkflowError
 from vidfarm.workflow.graph import Graph, load_graph
 
-PARAMETER_TYPES = ("string", "int", "float", "bool", "choice", "image")
+PARAMETER_TYPES = ("string", "int", "float", "bool", "choice", "image", "file")
 
 
 @dataclass(frozen=True)

@@ -234,8 +234,8 @@ def _check_combo(
     models: dict[str, ModelFile],
 ) -> Problem | None:
     extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    if extra.get("image_upload") or value in options:
-        return None  # LoadImage-style inputs accept sub-folder paths the combo does not list (transcript §6)
+    if extra.get("image_upload") or extra.get("video_upload") or value in options:
+        return None  # LoadImage/LoadVideo-style inputs accept sub-folder paths the combo does not list (transcript §6)
     if isinstance(value, str) and (value in models or value.endswith(MODEL_SUFFIXES)):
         return _missing_model(nid, class_type, name, value, models.get(value))
     shown = ", ".join(map(repr, options[:8])) + (" ..." if len(options) > 8 else "")

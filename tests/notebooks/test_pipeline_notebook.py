@@ -1,0 +1,49 @@
+"""The pipeline notebook (the contract batch runs and the service rely on), run by papermill for real."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import papermill as pm
+from PIL import Image
+
+from tests.conftest import REPO, pool_json
+from vidfarm.comfy import ComfyClient
+from vidfarm.local_comfy import LocalComfy
+from vidfarm.progress_log import ProgressLog
+
+CONTRACT_KEYS = {"job_id", "video", "preview", "thumbnail", "width", "height", "fps", "frames", "duration",
+                 "seconds_taken", "segments", "workers"}
+
+
+def test_photo_to_long_video_through_the_notebook(
+    comfy_server: LocalComfy, worker_pool: list[LocalComfy], tmp_path: Path
+) -> None:
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (300, 200), (30, 160, 90)).save(photo)
+    result, progress = tmp_path / "result.json", tmp_path / "progress.jsonl"
+    parameters = {"prompt": "the same meadow at dusk", "image": str(photo), "seconds": 4.0, "width": 320,
+                  "height": 180, "fps": 8, "head_url": comfy_server.url, "workers": pool_json(worker_pool),
+                  "out_dir": str(tmp_path / "jobs"), "result_path": str(result), "progress_path": str(progress)}
+    pm.execute_notebook(str(REPO / "notebooks" / "10_long_video.ipynb"), str(tmp_path / "run.ipynb"),
+                        parameters=parameters, cwd=str(tmp_path), progress_bar=False)
+    summary = json.loads(result.read_text())
+    assert CONTRACT_KEYS <= set(summary)
+    assert (summary["width"], summary["height"], summary["frames"], summary["fps"]) == (320, 180, 32, 8.0)
+    assert all(Path(summary[k]).is_file() for k in ("video", "preview", "thumbnail"))
+    assert Path(summary["video"]).parent == tmp_path / "jobs" / summary["job_id"]
+    assert set(summary["workers"]) == {"test-0", "test-1"}
+    events, _ = ProgressLog(progress).read_from(0)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and events[-1].stage == "finished"
+    assert any("VidfarmSegmentScheduler" in e.detail for e in events)
+
+    rendered = [len(ComfyClient(w.url).http.get_json("/history")) for w in worker_pool]
+    again = tmp_path / "again.json"  # the same job again: nothing is rendered again
+    pm.execute_notebook(str(REPO / "notebooks" / "10_long_video.ipynb"), str(tmp_path / "again.ipynb"),
+                        parameters={**parameters, "result_path": str(again), "progress_path": ""},
+                        cwd=str(tmp_path), progress_bar=False)
+    repeat = json.loads(again.read_text())
+    assert repeat["job_id"] == summary["job_id"] and repeat["frames"] == 32
+    assert [len(ComfyClient(w.url).http.get_json("/history")) for w in worker_pool] == rendered
