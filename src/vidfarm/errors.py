@@ -10,6 +10,9 @@ VidfarmError
 ├── PlanError (plan.py)        a long video cannot be planned as asked
 ├── DispatchFailed (dispatch)  a long video cannot finish: which task, and each worker's reason
 ├── SphericalError, VRFormatError (spherical.py, vr_format.py)  VR metadata or layout cannot be written
+├── ProviderError              a GPU rental provider refused or did not answer
+├── BatchError                 a batch's parameter file, grid or notebook cannot be used
+├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
 └── ComfyError                 talking to a ComfyUI server
     ├── ServerUnreachable      connection refused / timed out for longer than allowed
     ├── AuthRejected           401/403: wrong or missing token
@@ -77,6 +80,18 @@ class TilingError(VidfarmError):
 
 class JobRefused(VidfarmError):
     """The service refuses a job request; the message tells the person what to change."""
+
+
+class ProviderError(VidfarmError):
+    """A GPU rental provider (Vast.ai) refused a request or did not answer."""
+
+
+class BatchError(VidfarmError):
+    """A batch's parameter file, grid or notebook cannot be used."""
+
+
+class ModelFetchError(VidfarmError):
+    """A model file could not be downloaded, is corrupt, or does not fit on the disk."""
 
 
 class ComfyError(VidfarmError):

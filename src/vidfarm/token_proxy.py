@@ -4,6 +4,9 @@ Every HTTP request and the `/ws` upgrade must carry `Authorization: Bearer <toke
 constant time, and anything else gets 401 before a byte reaches ComfyUI. Runs on the worker:
 
     python -m vidfarm.token_proxy --upstream http://127.0.0.1:8188 --port 8288   (token from VIDFARM_WORKER_TOKEN)
+
+With `--idle-shutdown SECONDS --shutdown-command CMD` (or VIDFARM_IDLE_SHUTDOWN_S / VIDFARM_SHUTDOWN_COMMAND) a
+watchdog runs CMD once when no authenticated request or WebSocket message arrived for that long.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from vidfarm.watchdog import Watchdog, run_command
 
 HOP_BY_HOP = {
     "connection",
@@ -34,12 +39,20 @@ HOP_BY_HOP = {
 
 
 class TokenProxy:
-    def __init__(self, upstream: str, token: str) -> None:
+    def __init__(self, upstream: str, token: str, *, watchdog: Watchdog | None = None) -> None:
         if len(token) < 16:
             raise ValueError("the worker token must be at least 16 characters (use secrets.token_urlsafe())")
         self.upstream = upstream.rstrip("/")
         self._token = token.encode()
         self._session: aiohttp.ClientSession | None = None
+        self.watchdog = watchdog
+
+    def __repr__(self) -> str:
+        return f"TokenProxy(upstream={self.upstream!r}, token=<hidden>)"
+
+    def _touch(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.touch()
 
     def authorised(self, request: web.Request) -> bool:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -49,7 +62,15 @@ class TokenProxy:
         app = web.Application(client_max_size=1024**3)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_cleanup.append(self._close)
+        if self.watchdog is not None:
+            app.cleanup_ctx.append(self._watch)
         return app
+
+    async def _watch(self, _app: web.Application) -> Any:
+        assert self.watchdog is not None
+        task = asyncio.create_task(self.watchdog.run(interval=1.0))
+        yield
+        task.cancel()
 
     async def _close(self, _app: web.Application) -> None:
         if self._session:
@@ -58,6 +79,7 @@ class TokenProxy:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.authorised(request):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        self._touch()
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         if request.path == "/ws" and request.headers.get("Upgrade", "").lower() == "websocket":
@@ -101,6 +123,7 @@ class TokenProxy:
 
         async def pump(source: Any, sink: Any) -> None:
             async for message in source:
+                self._touch()  # an open authenticated socket with traffic means the master is alive
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await sink.send_str(message.data)
                 elif message.type == aiohttp.WSMsgType.BINARY:
@@ -161,9 +184,17 @@ def main() -> None:
     parser.add_argument("--upstream", default="http://127.0.0.1:8188")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8288)
+    parser.add_argument("--idle-shutdown", type=float, default=float(os.environ.get("VIDFARM_IDLE_SHUTDOWN_S", 0)))
+    parser.add_argument("--shutdown-command", default=os.environ.get("VIDFARM_SHUTDOWN_COMMAND", ""))
     args = parser.parse_args()
     token = os.environ.get("VIDFARM_WORKER_TOKEN", "")
-    web.run_app(TokenProxy(args.upstream, token).app(), host=args.host, port=args.port, print=None)
+    watchdog = None
+    if args.idle_shutdown > 0:
+        if not args.shutdown_command:
+            parser.error("--idle-shutdown needs --shutdown-command (or VIDFARM_SHUTDOWN_COMMAND)")
+        watchdog = Watchdog(args.idle_shutdown, run_command(args.shutdown_command))
+    proxy = TokenProxy(args.upstream, token, watchdog=watchdog)
+    web.run_app(proxy.app(), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

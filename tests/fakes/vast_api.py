@@ -1,0 +1,136 @@
+"""A local stand-in for the Vast.ai REST API, answering the vastai SDK's requests with the documented shapes
+(offline-testing.md §1): offers, create (PUT /asks/<id>/), list (v1), show, destroy. Every request is logged.
+
+`on_create(instance)` lets a test bring a "worker" up (e.g. a real token proxy in front of a real ComfyUI) and
+report its host port; `set_status` moves an instance through loading -> running -> stopped (outbid).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+API_KEY = "test-vast-key-0123456789"
+
+
+def offer_row(offer_id: int, price: float, gpu: str = "RTX 4090") -> dict[str, Any]:
+    return {
+        "id": offer_id, "gpu_name": gpu, "num_gpus": 1, "gpu_ram": 24564, "dph_total": price, "reliability2": 0.995,
+        "inet_down": 2400.0, "cuda_max_good": 12.8, "geolocation": "Testland", "hosting_type": 0, "disk_space": 200,
+    }  # fmt: skip
+
+
+@dataclass
+class FakeVast:
+    offers: list[dict[str, Any]] = field(default_factory=lambda: [offer_row(111, 0.42), offer_row(222, 0.55)])
+    instances: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    on_create: Callable[[dict[str, Any]], int | None] | None = None
+    gone_offers: set[int] = field(default_factory=set)
+    next_id: int = 4242
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add_instance(self, label: str, status: str = "running", price: float = 0.4) -> int:
+        instance_id = self.next_id
+        self.next_id += 1
+        self.instances[instance_id] = {
+            "id": instance_id, "label": label, "actual_status": status, "intended_status": "running",
+            "cur_state": "running", "dph_total": price, "start_date": time.time(), "extra_env": [],
+            "public_ipaddr": "127.0.0.1", "ports": {}, "image_uuid": "img",
+        }  # fmt: skip
+        return instance_id
+
+    def set_status(self, instance_id: int, status: str, *, host_port: int | None = None) -> None:
+        row = self.instances[instance_id]
+        row["actual_status"] = status
+        if host_port is not None:
+            row["ports"] = {"8288/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(host_port)}]}
+
+    def create(self, offer_id: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        offer = next((o for o in self.offers if o["id"] == offer_id), None)
+        if offer is None or offer_id in self.gone_offers:
+            return 400, {"success": False, "error": "no_such_ask", "msg": f"offer {offer_id} is no longer available"}
+        instance_id = self.add_instance(body.get("label") or "", "loading", offer["dph_total"])
+        row = self.instances[instance_id]
+        row["extra_env"] = [[k, v] for k, v in (body.get("env") or {}).items()]
+        row["image"] = body.get("image")
+        if self.on_create is not None:
+            port = self.on_create(row)
+            if port:
+                self.set_status(instance_id, "running", host_port=port)
+        return 200, {"success": True, "new_contract": instance_id}
+
+    def start(self) -> FakeVast:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, data: Any) -> None:
+                body = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else {}
+                parsed = urlparse(self.path)
+                fake.requests.append(
+                    {
+                        "method": self.command,
+                        "path": parsed.path,
+                        "query": parse_qs(parsed.query),
+                        "body": body,
+                        "auth": self.headers.get("Authorization", ""),
+                    }  # fmt: skip
+                )
+                if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+                    return self._answer(401, {"success": False, "error": "invalid_api_key"})
+                status, data = fake.route(self.command, parsed.path, body)
+                self._answer(status, data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        parts = [p for p in path.split("/") if p]
+        if method == "POST" and path == "/api/v0/bundles/":
+            cap = body.get("dph_total", {}).get("lte")
+            return 200, {"offers": [o for o in self.offers if cap is None or o["dph_total"] <= float(cap)]}
+        if method == "PUT" and parts[:3] == ["api", "v0", "asks"]:
+            return self.create(int(parts[3]), body)
+        if method == "GET" and path == "/api/v1/instances/":
+            return 200, {"instances": list(self.instances.values()), "next_token": None}
+        if parts[:3] == ["api", "v0", "instances"] and len(parts) == 4:
+            instance_id = int(parts[3])
+            if method == "GET":
+                return 200, {"instances": self.instances.get(instance_id)}
+            if method == "DELETE":
+                if self.instances.pop(instance_id, None) is None:
+                    return 404, {"success": False, "error": "no_such_instance"}
+                return 200, {"success": True}
+        return 404, {"success": False, "error": f"unknown route {method} {path}"}
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
