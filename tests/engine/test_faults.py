@@ -81,7 +81,8 @@ def test_worker_killed_mid_run_and_restarted(own_server: LocalComfy, tmp_path: P
     waiter.join(timeout=120)
     done = result["r"]
     assert done.resubmitted and done.prompt_id == run.prompt_id  # same recorded id, posted again once
-    assert noticed_after < 5, f"took {noticed_after:.1f} s to notice the lost prompt"
+    # "within seconds": a few polls, far from the 120 s unreachable timeout (loose, as CI machines are noisy)
+    assert noticed_after < 20, f"took {noticed_after:.1f} s to notice the lost prompt"
     assert done.first("image").info.width == 1024
 
 
