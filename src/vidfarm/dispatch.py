@@ -123,7 +123,7 @@ class Dispatcher:
         self.stats = {w.name: WorkerStats() for w in workers}
         self.results: dict[str, TaskResult] = {}
         self._tasks: dict[str, Task] = {}
-        self._running: dict[str, tuple[Worker, PromptRun | None]] = {}
+        self._running: dict[str, PromptRun | None] = {}  # task id -> its run (None while inputs upload)
         self._fractions: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
         self._refused: dict[str, set[str]] = {}  # worker name -> workflows it refused
@@ -163,7 +163,7 @@ class Dispatcher:
         with self._cond:
             running = list(self._running.values())
             self._cond.notify_all()
-        for _, run in running:
+        for run in running:
             if run is not None:
                 run.cancel()
 
@@ -181,14 +181,12 @@ class Dispatcher:
             with self._cond:
                 task = self._next_task(worker, last_workflow)
                 while task is None and not self._finished():
-                    if not self._can_still_help(worker):
-                        return
                     self._cond.wait(timeout=1.0)
                     task = self._next_task(worker, last_workflow)
                 if task is None:
                     self._cond.notify_all()
                     return
-                self._running[task.id] = (worker, None)
+                self._running[task.id] = None
                 self._attempts[task.id] = self._attempts.get(task.id, 0) + 1
             keep_going = self._attempt(task, worker)
             last_workflow = task.workflow
@@ -202,11 +200,8 @@ class Dispatcher:
     def _finished(self) -> bool:
         return self._cancelled.is_set() or self._failure is not None or all(t in self.results for t in self._tasks)
 
-    def _can_still_help(self, worker: Worker) -> bool:
-        return not self.stats[worker.name].retired
-
     def _next_task(self, worker: Worker, last_workflow: str) -> Task | None:
-        if self._finished() or self.stats[worker.name].retired:
+        if self._finished():
             return None
         refused = self._refused.get(worker.name, set())
         ready = [
@@ -289,7 +284,7 @@ class Dispatcher:
         with self._cond:
             if self._cancelled.is_set():
                 raise ExecutionInterrupted("cancelled before it started")
-            self._running[task.id] = (worker, run)
+            self._running[task.id] = run
         result = run.start().wait()
         by_node = {o.node_id: o.path for o in result.outputs}
         files = {}
