@@ -1,0 +1,340 @@
+"""Write random-weight model files with the real key layouts and file names, small or full size.
+
+Runs with a ComfyUI's own python (it needs torch, safetensors, spandrel and ComfyUI's model classes), because the
+layouts come from ComfyUI's own classes: a file is the state dict of the real `WanModel`, `WanVAE`, `T5` or
+`RRDBNet`, built at small dimensions. Deterministic: the same seed gives byte-identical files.
+
+    python maker.py --comfy COMFYUI_DIR --out MODELS_DIR [--size tiny|full] [--seed 0] [--only NAME ...] [--check]
+
+Prints one JSON line: {"folder/file": {"size": bytes, "sha256": hex}, ...}. `--check` loads every file through
+ComfyUI's own loaders afterwards (a wrong layout fails there, not in a test far away).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FP8 = torch.float8_e4m3fn
+DEVICE = "cpu"  # where random values are drawn (--device): full-size files are made fastest on a GPU
+
+
+@dataclass(frozen=True)
+class Spec:
+    folder: str
+    file: str
+    kind: str  # wan | vae21 | vae22 | umt5 | lora | esrgan
+    options: dict[str, Any]
+
+
+WAN_TINY = {"dim": 128, "ffn_dim": 256, "num_heads": 1, "num_layers": 2}
+WAN_14B = {"dim": 5120, "ffn_dim": 13824, "num_heads": 40, "num_layers": 40}
+WAN_5B = {"dim": 3072, "ffn_dim": 14336, "num_heads": 24, "num_layers": 30}
+
+# The models the real recipes declare (workflows/*.toml), by their published file names.
+SPECS = [
+    Spec("diffusion_models", "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", "wan", {"in_dim": 16, "fp8": True}),
+    Spec("diffusion_models", "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "wan", {"in_dim": 16, "fp8": True}),
+    Spec("diffusion_models", "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors", "wan", {"in_dim": 36, "fp8": True}),
+    Spec("diffusion_models", "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors", "wan", {"in_dim": 36, "fp8": True}),
+    Spec("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors", "wan", {"in_dim": 48, "out_dim": 48, "five_b": True}),
+    Spec("vae", "wan_2.1_vae.safetensors", "vae21", {}),
+    Spec("vae", "wan2.2_vae.safetensors", "vae22", {}),
+    Spec("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "umt5", {"fp8": True}),
+    Spec(
+        "loras",
+        "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors",
+        "lora",
+        {"in_dim": 36, "model": "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"},
+    ),
+    Spec(
+        "loras",
+        "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors",
+        "lora",
+        {"in_dim": 36, "model": "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"},
+    ),
+    Spec("upscale_models", "RealESRGAN_x4plus.pth", "esrgan", {}),
+]
+
+
+def _generator(seed: int, name: str) -> torch.Generator:
+    return torch.Generator(DEVICE).manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+
+
+def _randn(shape: tuple[int, ...], seed: int, name: str) -> torch.Tensor:
+    return torch.randn(shape, generator=_generator(seed, name), device=DEVICE).cpu()
+
+
+def _fill(state: dict[str, torch.Tensor], seed: int, *, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Random values of a sane scale per tensor: weights ~ 1/sqrt(fan_in), norms ~ 1, biases and the rest small."""
+    out: dict[str, torch.Tensor] = {}
+    for name in sorted(state):
+        shape = state[name].shape
+        gen = _generator(seed, name)
+        values = torch.randn(shape, generator=gen, dtype=torch.float32, device=DEVICE)
+        fan_in = shape[1:].numel() if len(shape) >= 2 else 0
+        if fan_in and not name.endswith("modulation"):
+            values = values / fan_in**0.5
+        elif "norm" in name or name.endswith("gamma") or name.endswith(".scale"):
+            values = 1.0 + 0.02 * values
+        else:
+            values = 0.02 * values
+        out[name] = values.to(dtype).cpu().contiguous()
+    return out
+
+
+def _to_fp8_scaled(state: dict[str, torch.Tensor], linear_names: set[str]) -> dict[str, torch.Tensor]:
+    """The layout of ComfyUI's "fp8 scaled" files: fp8 linear weights, a float32 scale each, a `scaled_fp8` marker."""
+    out = dict(state)
+    for name in linear_names:
+        weight = state[name].float()
+        scale = weight.abs().max().clamp(min=1e-8) / 448.0
+        out[name] = (weight / scale).to(FP8)
+        out[name[: -len("weight")] + "scale_weight"] = scale.reshape(()).float()
+    # An empty fp8 tensor: ComfyUI reads its dtype (fp8 e4m3fn) and, from its element count, turns on the fp8
+    # optimisations (used where the device computes in fp8; on a CPU the weights are scaled up instead).
+    out["scaled_fp8"] = torch.empty((0,), dtype=FP8)
+    return out
+
+
+def _linear_weights(module: torch.nn.Module, *, skip: tuple[str, ...] = ()) -> set[str]:
+    return {
+        f"{name}.weight"
+        for name, sub in module.named_modules()
+        if isinstance(sub, torch.nn.Linear) and not any(s in name for s in skip)
+    }
+
+
+def make_wan(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    import comfy.ldm.wan.model
+    import comfy.ops
+
+    dims = WAN_TINY if size == "tiny" else (WAN_5B if spec.options.get("five_b") else WAN_14B)
+    in_dim = spec.options["in_dim"]
+    out_dim = spec.options.get("out_dim", 16)
+    with torch.device("meta"):
+        model = comfy.ldm.wan.model.WanModel(
+            model_type="t2v", in_dim=in_dim, out_dim=out_dim, operations=comfy.ops.disable_weight_init, **dims
+        )
+    dtype = torch.float16 if spec.options.get("five_b") else torch.bfloat16
+    state = _fill(model.state_dict(), seed, dtype=dtype)
+    if spec.options.get("fp8"):
+        state = _to_fp8_scaled(state, _linear_weights(model))
+    return state
+
+
+def make_vae(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    import comfy.ldm.wan.vae
+    import comfy.ldm.wan.vae2_2
+
+    common = {
+        "dim_mult": [1, 2, 4, 4],
+        "num_res_blocks": 2,
+        "attn_scales": [],
+        "temperal_downsample": [False, True, True],
+    }
+    with torch.device("meta"):
+        if spec.kind == "vae21":
+            model: torch.nn.Module = comfy.ldm.wan.vae.WanVAE(dim=8 if size == "tiny" else 96, z_dim=16, **common)
+        else:
+            dims = {"dim": 8, "dec_dim": 16} if size == "tiny" else {"dim": 160, "dec_dim": 256}
+            model = comfy.ldm.wan.vae2_2.WanVAE(z_dim=48, **dims, **common)
+    return _fill(model.state_dict(), seed, dtype=torch.float16 if size == "tiny" else torch.bfloat16)
+
+
+UMT5_TINY = {"d_ff": 16, "d_kv": 8, "num_heads": 2, "vocab_size": 384}
+
+
+def _tokenizer_model(vocab_size: int) -> bytes:
+    """A small SentencePiece model with umt5's special ids (pad 0, eos 1, unk 2), trained on a fixed text."""
+    import io
+
+    import sentencepiece as spm
+
+    words = [f"{a}{b}" for a in "abcdefghijklmnopqrstuvwxyz" for b in "aeiouy"]
+    text = "\n".join(" ".join(words[i : i + 12]) for i in range(0, len(words), 5)) + "\na paper boat drifting\n"
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(text.splitlines() * 4),
+        model_writer=model,
+        vocab_size=vocab_size,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        model_type="unigram",
+        num_threads=1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    return model.getvalue()
+
+
+def make_umt5(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    import comfy.ops
+    import comfy.text_encoders.t5
+
+    config_path = Path(comfy.text_encoders.t5.__file__).with_name("umt5_config_xxl.json")
+    config = json.loads(config_path.read_text())
+    if size == "tiny":
+        config.update(UMT5_TINY)  # d_model stays 4096 (Wan's text input) and 24 layers (ComfyUI detects block 23)
+    with torch.device("meta"):
+        model = comfy.text_encoders.t5.T5(config, torch.float16, "meta", comfy.ops.disable_weight_init)
+    state = _fill(model.state_dict(), seed, dtype=torch.float16 if size == "tiny" else torch.bfloat16)
+    state = _to_fp8_scaled(state, _linear_weights(model))
+    state["spiece_model"] = torch.frombuffer(bytearray(_tokenizer_model(config["vocab_size"])), dtype=torch.uint8)
+    return state
+
+
+def make_lora(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """The lightx2v layout: lora_up/lora_down/alpha on every linear of the blocks, diff_b on their biases."""
+    import comfy.ldm.wan.model
+    import comfy.ops
+
+    dims = WAN_TINY if size == "tiny" else WAN_14B
+    with torch.device("meta"):
+        model = comfy.ldm.wan.model.WanModel(
+            model_type="t2v", in_dim=spec.options["in_dim"], operations=comfy.ops.disable_weight_init, **dims
+        )
+    rank = 4 if size == "tiny" else 64
+    shapes = {name: tensor.shape for name, tensor in model.state_dict().items()}
+    out: dict[str, torch.Tensor] = {}
+    for weight in sorted(n for n in _linear_weights(model) if n.startswith("blocks.")):
+        base = "diffusion_model." + weight[: -len(".weight")]
+        rows, cols = shapes[weight]
+        out[f"{base}.lora_up.weight"] = _randn((rows, rank), seed, base + "u") / rank**0.5
+        out[f"{base}.lora_down.weight"] = _randn((rank, cols), seed, base + "d") / cols**0.5
+        out[f"{base}.alpha"] = torch.tensor(float(rank))
+        out[f"{base}.diff_b"] = 0.01 * _randn((rows,), seed, base + "b")
+    for name in out:
+        out[name] = out[name].bfloat16().contiguous()
+    return out
+
+
+def make_esrgan(spec: Spec, size: str, seed: int) -> dict[str, Any]:
+    """Real-ESRGAN x4plus's layout (basicsr RRDBNet in `params_ema`); few filters when tiny, visible output."""
+    feat, blocks, grow = (8, 1, 32) if size == "tiny" else (64, 23, 32)  # spandrel fixes grow at 32
+    shapes: dict[str, tuple[int, ...]] = {"conv_first.weight": (feat, 3, 3, 3)}
+    for block in range(blocks):
+        for rdb in (1, 2, 3):
+            for conv in range(1, 6):
+                rows = feat if conv == 5 else grow
+                shapes[f"body.{block}.rdb{rdb}.conv{conv}.weight"] = (rows, feat + (conv - 1) * grow, 3, 3)
+    for name in ("conv_body", "conv_up1", "conv_up2", "conv_hr"):
+        shapes[f"{name}.weight"] = (feat, feat, 3, 3)
+    shapes["conv_last.weight"] = (3, feat, 3, 3)
+    for weight, shape in list(shapes.items()):
+        shapes[weight.replace(".weight", ".bias")] = (shape[0],)
+    state = _fill({k: torch.empty(v) for k, v in shapes.items()}, seed, dtype=torch.float32)
+    state["conv_last.bias"] = torch.full((3,), 0.5)  # mid-grey plus structure: a zero-mean net clamps to black
+    return {"params_ema": state}
+
+
+MAKERS = {"wan": make_wan, "vae21": make_vae, "vae22": make_vae, "umt5": make_umt5, "lora": make_lora}
+
+
+def write(spec: Spec, out_dir: Path, size: str, seed: int) -> Path:
+    seed = seed * 7919 + zlib.crc32(spec.file.encode())  # every file its own values (high != low expert)
+    path = out_dir / spec.folder / spec.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.kind == "esrgan":
+        torch.save(make_esrgan(spec, size, seed), path)
+        return path
+    from safetensors.torch import save_file
+
+    save_file(MAKERS[spec.kind](spec, size, seed), str(path))
+    return path
+
+
+def check(spec: Spec, path: Path) -> str:
+    """Load through ComfyUI's own loaders (with the test pack's file-size hooks); return what ComfyUI detected."""
+    import comfy.sd
+    import comfy.utils
+
+    sys.path.insert(0, str(Path(__file__).with_name("comfy_nodes")))
+    import vidfarm_tiny_models  # noqa: F401 - installs the hooks
+
+    if spec.folder == "diffusion_models":
+        model = comfy.sd.load_diffusion_model(str(path))
+        return type(model.model).__name__ + "/" + type(model.model.model_config).__name__
+    if spec.folder == "vae":
+        vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(str(path)))
+        return type(vae.first_stage_model).__module__ + f" latent {vae.latent_channels}"
+    if spec.folder == "text_encoders":
+        clip = comfy.sd.load_clip([str(path)], clip_type=comfy.sd.CLIPType.WAN)
+        tokens = clip.tokenize("a paper boat")
+        return f"{type(clip.cond_stage_model).__name__} cond {tuple(clip.encode_from_tokens(tokens).shape)}"
+    if spec.folder == "loras":
+        return _check_lora(spec, path)
+    from spandrel import ModelLoader
+
+    return type(ModelLoader().load_from_file(str(path)).model).__name__
+
+
+def _check_lora(spec: Spec, path: Path) -> str:
+    """Apply the LoRA the way LoraLoaderModelOnly does and count the target weights it really changed."""
+    import comfy.sd
+    import comfy.utils
+
+    unet = str(path.parent.parent / "diffusion_models" / spec.options["model"])
+    model = comfy.sd.load_diffusion_model(unet)
+    lora = comfy.utils.load_torch_file(str(path))
+    targets = {
+        k[len("diffusion_model.") : -len(".lora_up.weight")] + ".weight" for k in lora if k.endswith("lora_up.weight")
+    }
+    before = {k: v.float().clone() for k, v in model.model.diffusion_model.state_dict().items() if k in targets}
+    patched, _ = comfy.sd.load_lora_for_models(model, None, lora, 1.0, 0)
+    with torch.no_grad():
+        patched.patch_model()
+    after = patched.model.diffusion_model.state_dict()
+    changed = sum(not torch.equal(before[k], after[k].float()) for k in before)
+    return f"changed {changed} of {len(targets)} targets"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--comfy", required=True, help="the ComfyUI folder (with main.py and comfy/)")
+    parser.add_argument("--out", required=True, help="models folder: files go to OUT/<folder>/<file>")
+    parser.add_argument("--size", choices=("tiny", "full"), default="tiny")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", default=None, help="file names to make (default: all)")
+    parser.add_argument("--check", action="store_true", help="load each file through ComfyUI's loaders")
+    parser.add_argument("--device", default="cpu", help="where random values are drawn (cuda: fast full size)")
+    args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
+    sys.path.insert(0, str(Path(args.comfy).resolve()))
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = not torch.cuda.is_available()  # before ComfyUI's model management is imported
+    torch.set_num_threads(1)
+    specs = [s for s in SPECS if args.only is None or s.file in args.only]
+    manifest: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        path = write(spec, Path(args.out), args.size, args.seed)
+        entry: dict[str, Any] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+        if args.check:
+            entry["detected"] = check(spec, path)
+        manifest[f"{spec.folder}/{spec.file}"] = entry
+    print(json.dumps(manifest, sort_keys=True))
+    return 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
