@@ -1,7 +1,9 @@
 """Start and stop ComfyUI servers on this machine: the demo's embedded default, the tests' head and workers.
 
 One install (scripts/setup-comfyui) serves many instances: each has its own `--base-directory` (custom_nodes,
-models, input, output, temp, user) and port. The node pack is linked into each instance's custom_nodes.
+models, input, output, temp, user) and port. The node pack is linked into each instance's custom_nodes, and so
+are the packs named in VIDFARM_EXTRA_CUSTOM_NODES (folders, separated by ':'); a head passes that on to the local
+workers it starts, so one setting reaches every instance of a job.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ PROBE_NODE = "VidfarmStandInVideo"  # any node of the pack: present means the pa
 def default_install_dir() -> Path:
     configured = os.environ.get("VIDFARM_COMFY_DIR")
     return Path(configured) if configured else Path.home() / ".cache" / "vidfarm" / "comfyui-0.3.75"
+
+
+EXTRA_NODES_ENV = "VIDFARM_EXTRA_CUSTOM_NODES"
+
+
+def extra_node_packs() -> list[Path]:
+    return [Path(p).resolve() for p in os.environ.get(EXTRA_NODES_ENV, "").split(":") if p.strip()]
 
 
 def free_port() -> int:
@@ -69,9 +78,10 @@ class LocalComfy:
     def prepare(self) -> None:
         for sub in ("custom_nodes", "models", "input", "output", "temp", "user"):
             (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
-        link = self.base_dir / "custom_nodes" / "vidfarm"
-        if not link.exists():
-            link.symlink_to(NODE_PACK, target_is_directory=True)
+        for pack in (NODE_PACK, *extra_node_packs()):
+            link = self.base_dir / "custom_nodes" / pack.name
+            if not link.exists():
+                link.symlink_to(pack, target_is_directory=True)
 
     def start(self, *, ready_timeout: float = 120.0) -> LocalComfy:
         self.launch()
