@@ -31,7 +31,7 @@ def _client(args: argparse.Namespace) -> ComfyClient:
 
 def cmd_list(args: argparse.Namespace) -> int:
     for d in find_declarations(args.dir):
-        size = sum(m.size for m in d.models) / 1e9
+        size = sum(m.disk_bytes for m in d.models) / 1e9
         needs = "model-free" if d.model_free else f"{len(d.models)} model files, {size:.1f} GB"
         print(f"{d.name:<22} {d.kind:<6} {needs:<32} {d.title}")
         print(f"{'':<29} parameters: {', '.join(d.parameters)}")

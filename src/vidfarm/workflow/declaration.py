@@ -113,12 +113,18 @@ class ModelFile:
     path: str = ""
     url: str = ""
     sha256: str = ""
-    size: int = 0
+    size: int = 0  # exact bytes: a download of another size is refused
+    approx_size: int = 0  # an estimate where the exact size is not pinned yet: only for the disk-space check
     licence: str = ""
 
     @property
     def pinned(self) -> bool:
         return len(self.sha256) == 64
+
+    @property
+    def disk_bytes(self) -> int:
+        """What the file needs on disk: the exact size, else the estimate (0 only where nothing is declared)."""
+        return self.size or self.approx_size
 
 
 @dataclass(frozen=True)
