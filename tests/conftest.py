@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,17 @@ def worker_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Local
     yield workers
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Every real recipe's model files as tiny random-weight files (tests/support/tiny_models), checked by
+    ComfyUI's own loaders; (folder, manifest {folder/file: size, sha256, detected})."""
+    from tests.support.comfy_python import make_tiny_models
+
+    require_comfy_install()
+    folder = tmp_path_factory.mktemp("tiny-models")
+    return folder, make_tiny_models(folder, check=True)
 
 
 def pool_json(servers: list[LocalComfy]) -> str:

@@ -25,6 +25,7 @@ from comfy_api.latest import io
 from PIL import Image
 
 from vidfarm.dispatch import Dispatcher, Worker
+from vidfarm.job_options import default_recipe
 from vidfarm.local_comfy import REPO, LocalComfy
 from vidfarm.long_video import dispatch_report, finish_job, render_segments
 from vidfarm.plan import STRATEGIES, Plan, make_plan, with_photo
@@ -68,8 +69,16 @@ class VidfarmPlan(io.ComfyNode):
                 io.Combo.Input(
                     "recipe",
                     options=sorted(load_recipes(RECIPES)),
-                    default="standin",
-                    tooltip="The model family: which workflows render keyframes and segments.",
+                    default=default_recipe(WORKFLOWS),
+                    tooltip="The model family: which workflows render keyframes and segments (workflows/recipes.toml).",
+                ),
+                io.Int.Input(
+                    "render_height",
+                    default=0,
+                    min=0,
+                    max=4096,
+                    optional=True,
+                    tooltip="Render height of keyframes and segments; 0 = the recipe's native size.",
                 ),
                 io.Int.Input(
                     "segment_frames",
@@ -93,6 +102,7 @@ class VidfarmPlan(io.ComfyNode):
         strategy: str,
         recipe: str,
         segment_frames: int,
+        render_height: int = 0,
     ) -> io.NodeOutput:
         chosen = find_recipe(RECIPES, recipe)
         plan = make_plan(
@@ -104,7 +114,7 @@ class VidfarmPlan(io.ComfyNode):
             strategy=strategy,
             segment_frames=segment_frames or chosen.segment_frames,
         )
-        return io.NodeOutput({"plan": plan.to_json(), "recipe": recipe})
+        return io.NodeOutput({"plan": plan.to_json(), "recipe": recipe, "render_height": render_height})
 
 
 _LOCAL_WORKERS: dict[int, list[LocalComfy]] = {}
@@ -225,7 +235,8 @@ class VidfarmSegmentScheduler(io.ComfyNode):
             hang_timeout=pool["hang_timeout"],
         )
         outcome: dict[str, Any] = {}
-        thread = threading.Thread(target=_run_into, args=(outcome, dispatcher, the_plan, recipe, seed, photo))
+        render = int(plan.get("render_height", 0))
+        thread = threading.Thread(target=_run_into, args=(outcome, dispatcher, the_plan, recipe, seed, photo, render))
         thread.start()
         bar = comfy.utils.ProgressBar(1000)
         while thread.is_alive():  # progress and cancel from this (the execution) thread
@@ -249,10 +260,18 @@ class VidfarmSegmentScheduler(io.ComfyNode):
 
 
 def _run_into(
-    outcome: dict[str, Any], dispatcher: Dispatcher, plan: Plan, recipe: Any, seed: int, photo: Path | None
+    outcome: dict[str, Any],
+    dispatcher: Dispatcher,
+    plan: Plan,
+    recipe: Any,
+    seed: int,
+    photo: Path | None,
+    render_height: int,
 ) -> None:
     try:
-        outcome["segments"] = render_segments(dispatcher, plan, recipe, seed=seed, photo=photo)
+        outcome["segments"] = render_segments(
+            dispatcher, plan, recipe, seed=seed, photo=photo, render_height=render_height
+        )
     except Exception as exc:  # handed to the execution thread, which raises it for ComfyUI to report
         outcome["error"] = exc
 

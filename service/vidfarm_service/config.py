@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     max_parallel: int = Field(default=1, ge=1)
     cancel_grace_seconds: float = Field(default=5.0, ge=0)
     defaults: dict[str, object] = Field(
-        default_factory=lambda: {"seconds": 8.0, "width": 1280, "height": 720, "recipe": "standin"},
-        description="notebook parameters every job starts from (JSON)",
+        default_factory=lambda: dict[str, object](seconds=8.0, width=1280, height=720),
+        description="notebook parameters every job starts from (JSON); the recipe, unless set here, is the "
+        "pipeline's default (a real model: set workers for it, or 'recipe': 'standin' for a model-free demo)",
     )
 
     @field_validator("api_token", "link_secret", "telegram_token", "telegram_webhook_secret")

@@ -10,11 +10,16 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from vidfarm.job_options import default_recipe
+from vidfarm.plan import STRATEGIES
+from vidfarm.recipe import load_recipes
 from vidfarm_service.submissions import RESOLUTIONS
 
 SECONDS = ("4", "8", "15", "30", "60")
-RECIPES = ("standin", "wan22_5b", "wan22_14b_4step", "wan22_14b")
-STRATEGIES = ("keyframes", "chain", "shots")
+
+
+def recipe_names() -> tuple[str, ...]:
+    return tuple(load_recipes())  # workflows/recipes.toml, in its order
 
 
 def _current(choices: dict[str, Any], defaults: dict[str, Any]) -> dict[str, str]:
@@ -23,13 +28,14 @@ def _current(choices: dict[str, Any], defaults: dict[str, Any]) -> dict[str, str
     return {
         "s": f"{float(merged.get('seconds', 0)):g}",
         "r": size,
-        "m": str(merged.get("recipe", "")),
+        "m": str(merged.get("recipe") or default_recipe()),
         "g": str(merged.get("strategy", "keyframes")),
     }
 
 
 def options_keyboard(choices: dict[str, Any], defaults: dict[str, Any]) -> InlineKeyboardMarkup:
     current = _current(choices, defaults)
+    recipes = recipe_names()
 
     def row(key: str, values: tuple[str, ...]) -> list[InlineKeyboardButton]:
         return [
@@ -41,8 +47,7 @@ def options_keyboard(choices: dict[str, Any], defaults: dict[str, Any]) -> Inlin
         [
             row("s", SECONDS),
             row("r", tuple(RESOLUTIONS)),
-            row("m", RECIPES[:2]),
-            row("m", RECIPES[2:]),
+            *(row("m", recipes[i : i + 2]) for i in range(0, len(recipes), 2)),
             row("g", STRATEGIES),
         ]
     )
@@ -56,7 +61,7 @@ def apply_choice(choices: dict[str, Any], argument: str) -> bool:
         choices["seconds"] = float(value)
     elif key == "r" and value in RESOLUTIONS:
         choices["width"], choices["height"] = RESOLUTIONS[value]
-    elif key == "m" and value in RECIPES:
+    elif key == "m" and value in recipe_names():
         choices["recipe"] = value
     elif key == "g" and value in STRATEGIES:
         choices["strategy"] = value

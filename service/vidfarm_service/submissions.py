@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidfarm.errors import InputImageError, JobRefused
+from vidfarm.errors import InputImageError, JobRefused, WorkflowError
+from vidfarm.job_options import check_job_options
 from vidfarm.media import check_upload_image
 from vidfarm_service.jobs import Job, JobStatus, JobStore
 
-STRATEGIES = ("keyframes", "chain", "shots")
-RECIPES = ("standin", "wan22_14b_4step", "wan22_14b", "wan22_5b")
 RESOLUTIONS = {  # the phone's choice of aspect / resolution
     "16:9": (1280, 720),
     "16:9 hd": (2560, 1440),
@@ -73,14 +72,10 @@ def _check_options(parameters: dict[str, Any], limits: Limits) -> None:
     seconds = float(parameters.get("seconds", 0))
     if not 1 <= seconds <= limits.max_seconds:
         raise JobRefused(f"seconds must be between 1 and {limits.max_seconds:g}, not {seconds:g}")
-    for name in ("width", "height"):
-        value = int(parameters.get(name, 0))
-        if not 64 <= value <= 7680 or value % 2:
-            raise JobRefused(f"{name} must be an even number between 64 and 7680, not {value}")
-    if parameters.get("strategy", "keyframes") not in STRATEGIES:
-        raise JobRefused(f"strategy must be one of {', '.join(STRATEGIES)}")
-    if parameters.get("recipe", "standin") not in RECIPES:
-        raise JobRefused(f"recipe must be one of {', '.join(RECIPES)}")
+    try:  # ranges, recipes and strategies: the pipeline's own declarations (vidfarm.job_options)
+        parameters.update(check_job_options(parameters))
+    except WorkflowError as exc:
+        raise JobRefused(str(exc)) from None
 
 
 def check_quota(store: JobStore, owner: str, limits: Limits, *, now: float | None = None) -> None:

@@ -1,6 +1,7 @@
 """The `vidfarm` command: list and validate workflows, run one on a ComfyUI server.
 
 vidfarm workflows list
+vidfarm recipes
 vidfarm workflows validate [NAME ...] [--server URL | --object-info FILE]
 vidfarm run NAME [--set key=value ...] [--image FILE] [--server URL] [--out DIR]
 """
@@ -35,6 +36,23 @@ def cmd_list(args: argparse.Namespace) -> int:
         needs = "model-free" if d.model_free else f"{len(d.models)} model files, {size:.1f} GB"
         print(f"{d.name:<22} {d.kind:<6} {needs:<32} {d.title}")
         print(f"{'':<29} parameters: {', '.join(d.parameters)}")
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    """The recipes (workflows/recipes.toml): what each can do and the model files a worker downloads for it."""
+    from vidfarm.recipe import load_recipes
+
+    for recipe in load_recipes(Path(args.dir) / "recipes.toml").values():
+        models = {
+            (m.folder, m.file): m for w in recipe.workflows.values() for m in find_declaration(args.dir, w).models
+        }
+        size = sum(m.disk_bytes for m in models.values()) / 1e9
+        native = f"{recipe.gen_width}x{recipe.gen_height}" if recipe.gen_width else "any size"
+        print(f"{recipe.name:<16} {', '.join(recipe.strategies):<24} {native:<10} {len(models)} files, {size:.1f} GB")
+        print(f"{'':<17}{recipe.title}")
+        for m in sorted(models.values(), key=lambda m: m.folder):
+            print(f"{'':<19}{m.folder}/{m.file} ({m.disk_bytes / 1e9:.2f} GB{'' if m.size else ', approx.'})")
     return 0
 
 
@@ -121,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=cmd_validate)
     workflows.add_parser("snapshot", help="refresh the saved /object_info after changing the node pack").set_defaults(
         func=cmd_snapshot
+    )
+    sub.add_parser("recipes", help="the recipes, what they can do and the models they need").set_defaults(
+        func=cmd_recipes
     )
     run = sub.add_parser("run", help="run a workflow on a ComfyUI server and save its outputs")
     run.add_argument("name")

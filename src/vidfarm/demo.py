@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.local_comfy import REPO
+from vidfarm.plan import STRATEGIES
 from vidfarm.progress_log import ProgressLog
+from vidfarm.recipe import load_recipes
 
 PIPELINE = REPO / "notebooks" / "10_long_video.ipynb"
 
@@ -68,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=2560)
     parser.add_argument("--height", type=int, default=1440)
     parser.add_argument("--fps", type=int, default=16)
-    parser.add_argument("--strategy", default="keyframes", choices=["keyframes", "chain", "shots"])
+    parser.add_argument("--strategy", default="keyframes", choices=STRATEGIES)
+    parser.add_argument(
+        "--recipe",
+        default="standin",
+        choices=list(load_recipes()),
+        help="the model family (workflows/recipes.toml); the demo's embedded default is the model-free standin",
+    )
     parser.add_argument("--workers", default="local:2", help="'local:N' or a JSON list of {name, url, token}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs") / "demo")
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 "height": args.height,
                 "fps": args.fps,
                 "strategy": args.strategy,
+                "recipe": args.recipe,
                 "workers": args.workers,
                 "seed": args.seed,
                 "out_dir": str(out),

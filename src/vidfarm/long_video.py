@@ -20,10 +20,10 @@ from vidfarm.recipe import Recipe
 KEYFRAME_UNITS = 0.25  # a keyframe is one image: a small share of a segment's work
 
 
-def build_tasks(plan: Plan, recipe: Recipe, *, seed: int, photo: bool) -> list[Task]:
+def build_tasks(plan: Plan, recipe: Recipe, *, seed: int, photo: bool, render_height: int = 0) -> list[Task]:
     """Keyframe tasks, then segment tasks wired to the keyframes (or, in a chain, to the previous segment)."""
     recipe.check(plan)
-    width, height = recipe.gen_size(plan.width, plan.height)
+    width, height = recipe.gen_size(plan.width, plan.height, render_height=render_height)
     tasks: list[Task] = []
     for key in plan.keyframes:
         if key.source == "image" and photo:
@@ -79,9 +79,12 @@ class JobFiles:
     report: Path
 
 
-def render_segments(dispatcher: Dispatcher, plan: Plan, recipe: Recipe, *, seed: int, photo: Path | None) -> list[Path]:
+def render_segments(
+    dispatcher: Dispatcher, plan: Plan, recipe: Recipe, *, seed: int, photo: Path | None, render_height: int = 0
+) -> list[Path]:
     given = {"photo": TaskResult({"image": photo}, reused=True)} if photo else {}
-    results = dispatcher.run(build_tasks(plan, recipe, seed=seed, photo=photo is not None), given)
+    tasks = build_tasks(plan, recipe, seed=seed, photo=photo is not None, render_height=render_height)
+    results = dispatcher.run(tasks, given)
     return [results[f"seg-{s.index}"].files["video"] for s in plan.segments]
 
 

@@ -187,10 +187,11 @@ def models_for(workflow_names: Iterable[str], workflows_dir: str | Path) -> list
 
 
 def apply_manifest(models: Iterable[ModelFile], manifest_path: str | Path) -> list[ModelFile]:
-    """Replace declared sizes and hashes by a manifest's: {"folder/file": {"size": n, "sha256": hex}}.
+    """Replace declared sizes and hashes by a manifest's: {"folder/file": {"size": n, "sha256": hex, "url": u}}.
 
-    For files served under the real names with other contents (the tests' small random-weight models); a file
-    the manifest does not name keeps its declaration. Production runs without a manifest.
+    For files served under the real names with other contents (the tests' small random-weight models, and `url`
+    where a declaration's source is outside the test's reach); a file the manifest does not name keeps its
+    declaration. Production runs without a manifest.
     """
     try:
         entries = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
@@ -201,6 +202,8 @@ def apply_manifest(models: Iterable[ModelFile], manifest_path: str | Path) -> li
         entry = entries.get(f"{model.folder}/{model.file}")
         if entry:
             model = replace(model, size=int(entry["size"]), sha256=str(entry.get("sha256", "")), approx_size=0)
+            if entry.get("url"):
+                model = replace(model, url=str(entry["url"]), repo="", path="")
         out.append(model)
     return out
 

@@ -1,6 +1,6 @@
 """Recipes: the workflows that make a long video's keyframes and segments for one model family.
 
-Defined in workflows/recipes.toml.
+Defined in workflows/recipes.toml, the one list every surface (service, notebook, CLI, scheduler node) reads.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidfarm.errors import WorkflowError
-from vidfarm.plan import Plan
+from vidfarm.plan import STRATEGIES, Plan
 
 ROLES = ("keyframe", "keyframe_edit", "flf", "i2v")
+RECIPES_PATH = Path(__file__).resolve().parents[2] / "workflows" / "recipes.toml"
+STRATEGY_ROLE = {"keyframes": "flf", "chain": "i2v", "shots": "i2v"}  # the segment workflow each strategy needs
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,12 @@ class Recipe:
     gen_width: int
     gen_height: int
     workflows: dict[str, str]  # role -> workflow name
+    size_step: int = 16  # render sizes are multiples of this (the VAE's stride times the patch size)
+    model_free: bool = False
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        return tuple(s for s in STRATEGIES if self.workflows.get(STRATEGY_ROLE[s]))
 
     def workflow_for(self, role: str) -> str:
         name = self.workflows.get(role)
@@ -44,16 +52,20 @@ class Recipe:
                 f"workflow); use strategy {other}"
             )
 
-    def gen_size(self, width: int, height: int) -> tuple[int, int]:
-        """Render size: the recipe's native size in the final aspect (multiples of 16), or the final size."""
-        if not self.gen_width:
+    def gen_size(self, width: int, height: int, *, render_height: int = 0) -> tuple[int, int]:
+        """Render size in the final aspect, in multiples of size_step: the recipe's native area, or the height
+        asked for (render_height: smaller renders for tests and drafts), or the final size for a size-free recipe."""
+        if not self.gen_width and not render_height:
             return width, height
-        area = self.gen_width * self.gen_height
-        scale = (area / (width * height)) ** 0.5
-        return max(16, round(width * scale / 16) * 16), max(16, round(height * scale / 16) * 16)
+        if render_height:
+            scale = render_height / height
+        else:
+            scale = (self.gen_width * self.gen_height / (width * height)) ** 0.5
+        step = self.size_step
+        return max(step, round(width * scale / step) * step), max(step, round(height * scale / step) * step)
 
 
-def load_recipes(path: str | Path) -> dict[str, Recipe]:
+def load_recipes(path: str | Path = RECIPES_PATH) -> dict[str, Recipe]:
     data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     return {
         name: Recipe(
@@ -63,12 +75,15 @@ def load_recipes(path: str | Path) -> dict[str, Recipe]:
             int(spec.get("gen_width", 0)),
             int(spec.get("gen_height", 0)),
             {r: spec[r] for r in ROLES if spec.get(r)},
+            size_step=int(spec.get("size_step", 16)),
+            model_free=bool(spec.get("model_free", False)),
         )
         for name, spec in data.items()
     }
 
 
 def find_recipe(path: str | Path, name: str) -> Recipe:
+    """The recipe called name (path: a recipes.toml; RECIPES_PATH is the project's)."""
     recipes = load_recipes(path)
     if name not in recipes:
         raise WorkflowError(f"no recipe named {name!r}; known recipes: {', '.join(sorted(recipes))}")

@@ -19,6 +19,7 @@ from vidfarm.recipe import find_recipe
 
 def run_long_video(head: LocalComfy, dest: Path, **values: Any) -> RunResult:
     d = declaration("long_video_i2v" if "image" in values else "long_video")
+    values = {"recipe": "standin", **values}  # model-free, chosen explicitly (the declared default is a real model)
     return PromptRun(ComfyClient(head.url), d.fill(d.graph(), values), dest_dir=dest).wait()
 
 

@@ -17,7 +17,7 @@ from vidfarm.comfy import ComfyClient, PromptRun, RunResult
 from vidfarm.errors import ExecutionInterrupted
 from vidfarm.local_comfy import LocalComfy
 
-JOB = {"prompt": "a kite over the sea", "seconds": 12.0, "fps": 8, "width": 1280, "height": 720}
+JOB = {"prompt": "a kite over the sea", "seconds": 12.0, "fps": 8, "width": 1280, "height": 720, "recipe": "standin"}
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.conftest import declaration, require_comfy_install
+from tests.conftest import declaration
 from tests.support.comfy_python import make_tiny_models, sigma_schedule
 from tests.support.real_models import link_models, tiny_pack_loaded
 from vidfarm.comfy import ComfyClient, PromptRun
@@ -22,13 +22,6 @@ from vidfarm.local_comfy import LocalComfy
 
 pytestmark = pytest.mark.engine
 LIGHTX2V_SIGMAS = [1.0, 0.938, 0.833, 0.625, 0.0]  # shift 5, 4 steps: the schedule the LoRAs were distilled on
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    require_comfy_install()
-    folder = tmp_path_factory.mktemp("tiny-models")
-    return folder, make_tiny_models(folder, check=True)
 
 
 @pytest.fixture(scope="module")

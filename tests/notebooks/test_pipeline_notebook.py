@@ -25,7 +25,7 @@ def test_photo_to_long_video_through_the_notebook(
     photo = tmp_path / "photo.jpg"
     Image.new("RGB", (300, 200), (30, 160, 90)).save(photo)
     result, progress = tmp_path / "result.json", tmp_path / "progress.jsonl"
-    parameters = {"prompt": "the same meadow at dusk", "image": str(photo), "seconds": 4.0, "width": 320,
+    parameters = {"prompt": "the same meadow at dusk", "image": str(photo), "recipe": "standin", "seconds": 4.0, "width": 320,
                   "height": 180, "fps": 8, "head_url": comfy_server.url, "workers": pool_json(worker_pool),
                   "out_dir": str(tmp_path / "jobs"), "result_path": str(result), "progress_path": str(progress),
                   "vr": "vr180_mono"}

@@ -55,8 +55,13 @@ def test_requests_are_checked(tmp_path: Path) -> None:
         job_parameters("a", options={"seconds": 600}, defaults=DEFAULTS, limits=LIMITS)
     with pytest.raises(JobRefused, match="unknown option"):
         job_parameters("a", options={"workers": "local:64"}, defaults=DEFAULTS, limits=LIMITS)
-    with pytest.raises(JobRefused, match="strategy must be one of"):
+    with pytest.raises(JobRefused, match="strategy: 'magic' is not one of keyframes, chain, shots"):
         job_parameters("a", options={"strategy": "magic"}, defaults=DEFAULTS, limits=LIMITS)
+    for bad, message in [({"fps": 0}, "fps: 0 is below the minimum 1"), ({"seed": -1}, "seed: -1 is below"),
+                         ({"recipe": "wan22_5bb"}, "no recipe named 'wan22_5bb'"),
+                         ({"recipe": "wan22_5b", "strategy": "keyframes"}, "choose chain or shots")]:  # fmt: skip
+        with pytest.raises(JobRefused, match=message):  # checked before any process starts
+            job_parameters("a", options=bad, defaults=DEFAULTS, limits=LIMITS)
     with pytest.raises(JobRefused, match="empty"):
         job_parameters("   ", options={}, defaults=DEFAULTS, limits=LIMITS)
     text = tmp_path / "photo.png"

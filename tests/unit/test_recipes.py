@@ -31,6 +31,11 @@ def test_builder_and_workflows_agree(recipe: str, strategy: str, photo: bool) ->
         segment_frames=chosen.segment_frames,
         from_image=photo,
     )
+    needs_edit = photo and strategy == "shots"  # later shots start from keyframes derived from the photo
+    if strategy not in chosen.strategies or (needs_edit and "keyframe_edit" not in chosen.workflows):
+        with pytest.raises(WorkflowError, match=f"cannot do strategy {strategy}"):
+            build_tasks(plan, chosen, seed=3, photo=photo)
+        return
     for task in build_tasks(plan, chosen, seed=3, photo=photo):
         declaration = find_declaration(WORKFLOWS, task.workflow)
         values = {**task.values, **{name: "vidfarm/inputs/x.png" for name in task.inputs}}
@@ -46,6 +51,15 @@ def test_recipes_render_at_their_native_size_in_the_final_aspect() -> None:
     assert RECIPES["wan22_14b"].gen_size(1440, 2560) == (720, 1280)  # portrait, for phones
     assert RECIPES["standin"].gen_size(2560, 1440) == (256, 144)
     assert RECIPES["standin"].gen_size(1280, 704) == (256, 144)  # multiples of 16, as the models need
+    assert RECIPES["wan22_5b"].gen_size(2560, 1440) == (1280, 704)  # the 5B's VAE needs multiples of 32
+    assert RECIPES["wan22_14b_4step"].gen_size(256, 144, render_height=96) == (176, 96)  # drafts and tests
+    assert RECIPES["wan22_5b"].gen_size(1440, 2560, render_height=512) == (288, 512)
+
+
+def test_what_each_recipe_can_do() -> None:
+    assert RECIPES["wan22_14b_4step"].strategies == ("keyframes", "chain", "shots")
+    assert RECIPES["wan22_5b"].strategies == ("chain", "shots")  # the 5B has no first-last-frame mode
+    assert [name for name, r in RECIPES.items() if r.model_free] == ["standin"]
 
 
 def test_unknown_recipe_and_impossible_strategy() -> None:
