@@ -45,10 +45,10 @@ class OpenedWorkflow:
             filled[node_id]["inputs"][input_name] = value
         return filled
 
-    def problems(self, object_info: ObjectInfo) -> list[Problem]:
-        """Every reason it cannot run on the server `object_info` came from, each with its kind."""
+    def problems(self, object_info: ObjectInfo, graph: Graph | None = None) -> list[Problem]:
+        """Every reason it (or `graph`, its filled copy) cannot run on the server `object_info` came from."""
         known = self.conversion.problems if self.conversion else []
-        return verdicts(self.graph, object_info, models=self.models, known=known)
+        return verdicts(self.graph if graph is None else graph, object_info, models=self.models, known=known)
 
 
 def read_json(path: Path) -> Any:
