@@ -47,8 +47,15 @@ def to_editor(graph: dict[str, dict[str, Any]], object_info: dict[str, Any]) -> 
                 slot["widget"] = {"name": name}
             inputs.append(slot)
         outputs = [{"name": t, "type": t, "links": []} for t in schema["output"]]
-        entry = {"id": int(node_id), "type": node["class_type"], "mode": 0, "inputs": inputs, "outputs": outputs,
-                 "properties": {"cnr_id": "comfy-core"}, "widgets_values": _widgets(node, schema)}
+        entry = {
+            "id": int(node_id),
+            "type": node["class_type"],
+            "mode": 0,
+            "inputs": inputs,
+            "outputs": outputs,
+            "properties": {"cnr_id": "comfy-core"},
+            "widgets_values": _widgets(node, schema),
+        }
         if node.get("_meta", {}).get("title"):
             entry["title"] = node["_meta"]["title"]
         nodes.append(entry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from PIL import Image
 from tests.conftest import transcript_graph
 from tests.editor_files import to_editor
 from tests.unit.test_convert import EXPECTED, nested_file
+from vidfarm.cli import main
 from vidfarm.comfy import ComfyClient, PromptRun
 from vidfarm.workflow.convert import convert_editor
 from vidfarm.workflow.verdict import verdicts
@@ -56,3 +58,20 @@ def test_the_nested_subgraph_file_runs_like_its_hand_written_api_graph(client: C
     assert converted == by_hand and len(by_hand) == 1
     (image,) = (tmp_path / "editor").glob("*.png")
     assert Image.open(image).size == (50, 48)  # ImageScale's own width, the height promoted two levels down
+
+
+def test_vidfarm_run_takes_an_editor_file_and_refuses_one_it_cannot_run(
+    client: ComfyClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps(nested_file()))
+    assert main(["run", str(saved), "--server", client.url, "--out", str(tmp_path / "out")]) == 0
+    assert [p.suffix for p in (tmp_path / "out").iterdir()] == [".png"]
+    broken = nested_file()
+    broken["nodes"][0]["properties"] = {"cnr_id": "comfy-core", "ver": "0.9.2"}
+    broken["nodes"][0]["type"] = "EmptyImageFromTheFuture"
+    saved.write_text(json.dumps(broken))
+    assert main(["run", str(saved), "--server", client.url, "--out", str(tmp_path / "out2")]) == 2
+    assert "[upgrade] node 1 (EmptyImageFromTheFuture): core node EmptyImageFromTheFuture is newer" in (
+        capsys.readouterr().err
+    )

@@ -17,8 +17,17 @@ from vidfarm.workflow.declaration import find_declaration, load_declaration
 
 def test_import_of_the_5b_template_declares_what_the_hand_written_declaration_declares(tmp_path: Path) -> None:
     (template,) = [p for p in video_templates() if p.name == "video_wan2_2_5B_ti2v.json"]
-    args = ["--dir", str(tmp_path), "workflows", "import", str(template), "--name", "w5b",
-            "--object-info", str(STOCK_SNAPSHOT)]
+    args = [
+        "--dir",
+        str(tmp_path),
+        "workflows",
+        "import",
+        str(template),
+        "--name",
+        "w5b",
+        "--object-info",
+        str(STOCK_SNAPSHOT),
+    ]
     assert main(args) == 0
     assert main(args) == 2  # exists already: refused without --force
     ours = find_declaration(WORKFLOWS, "wan22_5b_t2v")
@@ -36,7 +45,9 @@ def test_import_of_the_5b_template_declares_what_the_hand_written_declaration_de
 
 def test_import_names_the_custom_node_packs(tmp_path: Path) -> None:
     (template,) = [p for p in video_templates() if p.name == "video_wan2_2_14B_animate.json"]
-    assert main(["--dir", str(tmp_path), "workflows", "import", str(template), "--object-info", str(STOCK_SNAPSHOT)]) == 0
+    assert (
+        main(["--dir", str(tmp_path), "workflows", "import", str(template), "--object-info", str(STOCK_SNAPSHOT)]) == 0
+    )
     declaration = load_declaration(tmp_path / "video_wan2_2_14b_animate.toml")
     assert set(declaration.custom_nodes) == {"ComfyUI-segment-anything-2", "comfyui-kjnodes", "comfyui_controlnet_aux"}
 
@@ -64,11 +75,20 @@ def test_validate_checks_undeclared_files_instead_of_claiming_success(
 
 
 def test_literal_fields_of_an_export_on_a_server_with_empty_model_folders() -> None:
-    object_info = {"UNETLoader": {"input": {"required": {"unet_name": [[], {}], "weight_dtype": [["default"], {}]}}},
-                   "ModelSamplingSD3": {"input": {"required": {"model": ["MODEL", {}], "shift": ["FLOAT", {"min": 0.0}]}}}}
-    graph = {"1": {"class_type": "UNETLoader", "inputs": {"unet_name": "wan.safetensors", "weight_dtype": "default"}},
-             "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": 8.0}}}
+    object_info = {
+        "UNETLoader": {"input": {"required": {"unet_name": [[], {}], "weight_dtype": [["default"], {}]}}},
+        "ModelSamplingSD3": {"input": {"required": {"model": ["MODEL", {}], "shift": ["FLOAT", {"min": 0.0}]}}},
+    }
+    graph = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "wan.safetensors", "weight_dtype": "default"}},
+        "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": 8.0}},
+    }
     fields = _literal_fields(graph, object_info)
-    assert fields["1.unet_name"] == {"type": "choice", "default": "wan.safetensors", "min": None, "max": None,
-                                     "options": []}
+    assert fields["1.unet_name"] == {
+        "type": "choice",
+        "default": "wan.safetensors",
+        "min": None,
+        "max": None,
+        "options": [],
+    }
     assert fields["2.shift"]["type"] == "float" and "2.model" not in fields
