@@ -2,8 +2,12 @@
 
 vidfarm workflows list
 vidfarm recipes
-vidfarm workflows validate [NAME ...] [--server URL | --object-info FILE]
-vidfarm run NAME [--set key=value ...] [--image FILE] [--server URL] [--out DIR]
+vidfarm workflows validate [NAME | FILE.json ...] [--server URL | --object-info FILE]
+vidfarm workflows import FILE.json [--name NAME] [--server URL | --object-info FILE] [--force]
+vidfarm run NAME | FILE.json [--set key=value ...] [--image FILE] [--server URL] [--out DIR]
+
+FILE.json may be an API-format export or an editor (UI-format) file; an editor file is converted with the server's
+(or the saved) /object_info.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
-from vidfarm.errors import VidfarmError
+from vidfarm.errors import VidfarmError, WorkflowInvalid
 from vidfarm.local_comfy import REPO
-from vidfarm.workflow.check import check_declaration, load_object_info
+from vidfarm.workflow.check import CheckReport, check_declaration, check_opened, load_object_info
 from vidfarm.workflow.declaration import find_declaration, find_declarations
+from vidfarm.workflow.files import import_workflow, open_file, open_workflow
+from vidfarm.workflow.validate import ObjectInfo
+from vidfarm.workflow.verdict import summary
 
 WORKFLOWS_DIR = REPO / "workflows"
 STOCK_SNAPSHOT = REPO / "workflows" / "object_info" / "comfyui-0.3.75.json"  # captured from a real server
@@ -56,19 +63,53 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    declarations = [find_declaration(args.dir, n) for n in args.names] or find_declarations(args.dir)
+def _object_info(args: argparse.Namespace) -> tuple[ObjectInfo, str]:
     if args.server:
-        object_info, source = _client(args).object_info(), args.server
-    else:
-        object_info, source = load_object_info(args.object_info), str(args.object_info)
+        return _client(args).object_info(), args.server
+    return load_object_info(args.object_info), str(args.object_info)
+
+
+def _reports(args: argparse.Namespace, object_info: ObjectInfo) -> list[CheckReport]:
+    """Named workflows and files; with no names, every declaration and every undeclared .json in the folder."""
+    present = bool(args.server)
+    files = [Path(n) for n in args.names if n.endswith(".json")]
+    names = [n for n in args.names if not n.endswith(".json")]
+    declarations = [find_declaration(args.dir, n) for n in names]
+    if not args.names:
+        declarations = find_declarations(args.dir)
+        graphs = {d.graph_path.resolve() for d in declarations}
+        files = [p for p in sorted(Path(args.dir).glob("*.json")) if p.resolve() not in graphs]
+    reports = [check_declaration(d, object_info, models_present=present) for d in declarations]
+    return reports + [check_opened(open_file(p, object_info), object_info, models_present=present) for p in files]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    object_info, source = _object_info(args)
     print(f"checking against {source} ({len(object_info)} node classes)")
-    failed = 0
-    for declaration in declarations:
-        report = check_declaration(declaration, object_info, models_present=bool(args.server))
+    reports = _reports(args, object_info)
+    if not reports:
+        print(f"nothing to check: {args.dir} has no workflow declarations (.toml) and no workflow files (.json)")
+        return 1
+    for report in reports:
         print("\n".join(report.lines()))
-        failed += not report.ok
+    failed = sum(not r.ok for r in reports)
+    print(f"{len(reports)} checked, {failed} invalid")
     return 1 if failed else 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    object_info, source = _object_info(args)
+    imported = import_workflow(args.file, args.dir, object_info, name=args.name or "", force=args.force)
+    print(f"wrote {imported.graph_path} and {imported.declaration_path} (converted with {source})")
+    for line in imported.dropped:
+        print(f"  dropped {line}")
+    print(f"verdict: {summary(imported.problems)}")
+    for problem in imported.problems:
+        print(f"  - {problem}")
+    print(
+        f"review the parameters in {imported.declaration_path.name}, then: vidfarm workflows validate {imported.name}"
+    )
+    return 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
@@ -109,12 +150,16 @@ def print_progress(progress: Progress) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    declaration = find_declaration(args.dir, args.name)
     values = _parse_sets(args.set)
     client = _client(args)
+    object_info = client.object_info()
+    opened = open_workflow(args.name, args.dir, object_info)
+    problems = opened.problems(object_info)
+    if problems:
+        raise WorkflowInvalid(opened.name, problems)
     if args.image:
         values["image"] = client.upload_image(args.image)
-    graph = declaration.fill(declaration.graph(), values)
+    graph = opened.fill(values)
     result = PromptRun(client, graph, dest_dir=args.out, on_progress=print_progress).wait()
     print(file=sys.stderr)
     for output in result.outputs:
@@ -137,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--object-info", type=Path, default=SNAPSHOT)
     validate.add_argument("--token", default=None)
     validate.set_defaults(func=cmd_validate)
+    imports = workflows.add_parser("import", help="declare an editor or API file: NAME.json + a scaffolded NAME.toml")
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--name", help="workflow name (default: from the file name)")
+    imports.add_argument("--server", help="ComfyUI URL whose /object_info converts it (default: the saved one)")
+    imports.add_argument("--object-info", type=Path, default=SNAPSHOT)
+    imports.add_argument("--token", default=None)
+    imports.add_argument("--force", action="store_true", help="overwrite an existing workflow of that name")
+    imports.set_defaults(func=cmd_import)
     workflows.add_parser("snapshot", help="refresh the saved /object_info after changing the node pack").set_defaults(
         func=cmd_snapshot
     )
@@ -144,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_recipes
     )
     run = sub.add_parser("run", help="run a workflow on a ComfyUI server and save its outputs")
-    run.add_argument("name")
+    run.add_argument("name", help="a workflow name, or a .json file (API export or editor file)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--image", help="input image for image-to-video workflows")
     run.add_argument("--server", default="http://127.0.0.1:8188")

@@ -31,7 +31,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a workflow cannot run, in ComfyUI's own vocabulary (`type` is ComfyUI's error type)."""
+    """One reason a workflow cannot run, in ComfyUI's own vocabulary (`type` is ComfyUI's error type).
+
+    `kind` is the verdict a person acts on (see `vidfarm.workflow.verdict.KINDS`): upgrade ComfyUI, install a custom
+    node pack, fetch a model file, or an editor feature the converter does not handle; empty for the rest.
+    """
 
     node_id: str
     class_type: str
@@ -39,13 +43,15 @@ class Problem:
     input_name: str | None
     message: str
     fix: str = ""
+    kind: str = ""
 
     def __str__(self) -> str:
         where = f"node {self.node_id} ({self.class_type})"
         if self.input_name:
             where += f" input '{self.input_name}'"
         text = f"{where}: {self.message}"
-        return f"{text} - {self.fix}" if self.fix else text
+        text = f"{text} - {self.fix}" if self.fix else text
+        return f"[{self.kind}] {text}" if self.kind else text
 
 
 class VidfarmError(Exception):

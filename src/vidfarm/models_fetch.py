@@ -101,7 +101,16 @@ def _fetch_hub(model: ModelFile, staging: Path, *, endpoint: str | None, token: 
     from huggingface_hub import hf_hub_download
 
     return Path(
-        str(hf_hub_download(model.repo, model.path, local_dir=staging, endpoint=endpoint, token=token or False))
+        str(
+            hf_hub_download(
+                model.repo,
+                model.path,
+                revision=model.revision or None,
+                local_dir=staging,
+                endpoint=endpoint,
+                token=token or False,
+            )
+        )
     )
 
 

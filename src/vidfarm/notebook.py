@@ -13,8 +13,10 @@ from typing import Any
 
 from vidfarm.comfy import ComfyClient, Progress
 from vidfarm.local_comfy import REPO, LocalComfy
-from vidfarm.workflow.declaration import Declaration, find_declaration, load_declaration
-from vidfarm.workflow.graph import Graph, is_link, load_graph
+from vidfarm.workflow.declaration import Declaration
+from vidfarm.workflow.editor import all_nodes, is_editor_file
+from vidfarm.workflow.files import OpenedWorkflow, open_workflow
+from vidfarm.workflow.graph import Graph, is_link
 from vidfarm.workflow.validate import combo_options, input_specs
 
 WORKFLOWS_DIR = REPO / "workflows"
@@ -70,6 +72,7 @@ class WorkflowInputs:
     graph: Graph
     declaration: Declaration | None
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {type, default, min, max, options}
+    opened: OpenedWorkflow | None = None  # how it was read: for an editor file, the conversion
 
     def apply(self, values: dict[str, Any]) -> Graph:
         if self.declaration:
@@ -82,17 +85,26 @@ class WorkflowInputs:
 
 
 def load_workflow(name_or_path: str, object_info: dict[str, Any]) -> WorkflowInputs:
-    """A workflow by name (workflows/<name>.toml) or a file exported from the editor (API format)."""
-    path = Path(name_or_path)
-    if path.suffix != ".json":
-        declaration = find_declaration(WORKFLOWS_DIR, name_or_path)
-        return WorkflowInputs(declaration.graph(), declaration, _declared_fields(declaration))
-    graph = load_graph(path)
-    beside = path.with_suffix(".toml")
-    if beside.exists():
-        declaration = load_declaration(beside)
-        return WorkflowInputs(graph, declaration, _declared_fields(declaration))
-    return WorkflowInputs(graph, None, _literal_fields(graph, object_info))
+    """A workflow by name (workflows/<name>.toml), an API export or an editor file (converted with object_info)."""
+    opened = open_workflow(name_or_path, WORKFLOWS_DIR, object_info)
+    if opened.declaration:
+        return WorkflowInputs(opened.graph, opened.declaration, _declared_fields(opened.declaration), opened)
+    return WorkflowInputs(opened.graph, None, _literal_fields(opened.graph, object_info), opened)
+
+
+def editor_rows(path: str | Path) -> list[str]:
+    """One line per node of an editor file as the editor holds it: id, type, mode, widget values, links in."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not is_editor_file(data):
+        return []
+    modes = {0: "", 2: "muted", 4: "bypassed"}
+    rows = []
+    for node in all_nodes(data):
+        links = [i.get("link") for i in node.get("inputs") or [] if i.get("link") is not None]
+        values = json.dumps(node.get("widgets_values", []), ensure_ascii=False)[:60]
+        mode = modes.get(node.get("mode", 0), str(node.get("mode")))
+        rows.append(f"{node.get('id')!s:>5} {str(node.get('type'))[:36]:<36} {mode:<9} {values:<60} links {links}")
+    return rows
 
 
 def _declared_fields(declaration: Declaration) -> dict[str, dict[str, Any]]:
@@ -108,17 +120,22 @@ def _declared_fields(declaration: Declaration) -> dict[str, dict[str, Any]]:
     }
 
 
+_FIELD_TYPES = {"INT": "int", "FLOAT": "float", "BOOLEAN": "bool"}
+
+
 def _literal_fields(graph: Graph, object_info: dict[str, Any]) -> dict[str, dict[str, Any]]:
     fields: dict[str, dict[str, Any]] = {}
     for node_id, node in graph.items():
         required, optional = input_specs(object_info.get(node["class_type"], {}))
         for input_name, value in node["inputs"].items():
             spec = required.get(input_name) or optional.get(input_name)
-            if is_link(value) or spec is None:
-                continue
-            options = combo_options(spec) or []
+            if is_link(value) or isinstance(value, list) or spec is None:
+                continue  # links (and list values) are not widgets
+            listed = combo_options(spec)
+            options = listed or []
             limits = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            kind = "choice" if options else {"INT": "int", "FLOAT": "float", "BOOLEAN": "bool"}.get(spec[0], "string")
+            # a combo with no options (an empty model folder) is still a choice; its type is a list, not a name
+            kind = "choice" if listed is not None else _FIELD_TYPES.get(str(spec[0]), "string")
             fields[f"{node_id}.{input_name}"] = {
                 "type": kind,
                 "default": value,

@@ -12,8 +12,11 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO, TRANSCRIPT_WORKFLOWS
+from tests.editor_files import to_editor
+from vidfarm.cli import STOCK_SNAPSHOT
 from vidfarm.local_comfy import LocalComfy
 from vidfarm.progress_log import ProgressLog
+from vidfarm.workflow.check import load_object_info
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -64,11 +67,28 @@ def test_gui_to_api_takes_an_exported_file_and_an_image(comfy_server: LocalComfy
     assert (data["video"]["frames"], data["video"]["width"]) == (5, 128)
 
 
-def test_ui_format_export_fails_the_notebook_with_the_fix(comfy_server: LocalComfy, tmp_path: Path) -> None:
-    ui = tmp_path / "saved_not_exported.json"
-    ui.write_text(json.dumps({"nodes": [{"id": 1, "type": "EmptyImage"}], "links": [], "version": 0.4}))
-    with pytest.raises(pm.PapermillExecutionError, match="Export \\(API\\)"):
+def test_gui_to_api_converts_and_runs_an_editor_file(comfy_server: LocalComfy, tmp_path: Path) -> None:
+    saved = tmp_path / "saved_not_exported.json"
+    graph = json.loads((TRANSCRIPT_WORKFLOWS / "video_create_save.json").read_text())
+    saved.write_text(json.dumps(to_editor(graph, load_object_info(STOCK_SNAPSHOT))))
+    data = execute("02_gui_to_api", tmp_path, comfy_url=comfy_server.url, workflow=str(saved),
+                   values={"1.batch_size": 2}, out_dir=str(tmp_path / "out"))
+    assert data["video"]["frames"] == 6
+    executed = json.dumps(json.loads((tmp_path / "02_gui_to_api.out.ipynb").read_text())["cells"])
+    assert "the editor file:" in executed and "ImageAddNoise" in executed
+
+
+def test_an_editor_file_needing_a_custom_pack_fails_the_notebook_with_the_verdict(
+    comfy_server: LocalComfy, tmp_path: Path
+) -> None:
+    ui = tmp_path / "needs_vhs.json"
+    node = {"id": 1, "type": "VHS_VideoCombine", "mode": 0, "inputs": [], "outputs": [], "widgets_values": {},
+            "properties": {"cnr_id": "comfyui-videohelpersuite", "aux_id": "Kosinkadink/ComfyUI-VideoHelperSuite"}}
+    ui.write_text(json.dumps({"nodes": [node], "links": [], "version": 0.4}))
+    with pytest.raises(pm.PapermillExecutionError, match="fix the problems above first"):
         execute("02_gui_to_api", tmp_path, comfy_url=comfy_server.url, workflow=str(ui))
+    executed = json.dumps(json.loads((tmp_path / "02_gui_to_api.out.ipynb").read_text())["cells"])
+    assert "[custom nodes] node 1 (VHS_VideoCombine)" in executed and "Kosinkadink/ComfyUI-VideoHelperSuite" in executed
 
 
 def test_connect_without_url_starts_the_embedded_comfyui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 from vidfarm.errors import Problem, VidfarmError, WorkflowError
 from vidfarm.workflow.declaration import Declaration
+from vidfarm.workflow.files import OpenedWorkflow
 from vidfarm.workflow.validate import ObjectInfo, is_missing_model, validate_graph
+from vidfarm.workflow.verdict import MODEL
 
 
 @dataclass
@@ -51,6 +53,20 @@ def check_declaration(
     unpinned = [m.file for m in declaration.models if not m.pinned]
     if unpinned:
         report.notes.append(f"no sha256 pinned yet for {', '.join(unpinned)} (size is checked)")
+    return report
+
+
+def check_opened(opened: OpenedWorkflow, object_info: ObjectInfo, *, models_present: bool = False) -> CheckReport:
+    """An undeclared file (API export or editor file): every problem with its kind, missing models apart."""
+    report = CheckReport(opened.name)
+    for problem in opened.problems(object_info):
+        sourced = problem.kind == MODEL and "(from " in problem.fix
+        if sourced and not models_present:
+            report.missing_models.append(problem)
+        else:
+            report.problems.append(problem)
+    if opened.conversion:
+        report.notes.append(f"converted from the editor format ({len(opened.graph)} nodes to run)")
     return report
 
 

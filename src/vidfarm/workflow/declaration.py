@@ -8,8 +8,8 @@ A declaration is a TOML file beside its API-format graph (`workflows/<name>.toml
     [parameters.prompt]      targets = ["6.text"]   type = "string"   default = "..."
     [parameters.width]       targets = ["40.width", "41.width"]  type = "int"  default = 1280  min = 32  max = 4096
     [outputs]                video = "7"   last_frame = "10"   (which save node gives which result)
-    [[models]]               folder = "vae"  file = "..."  repo = "..."  path = "..."
-                             sha256 = "..."  size = 0  licence = "..."
+    [[models]]               folder = "vae"  file = "..."  repo = "..."  path = "..."  (revision = "...")
+                             or url = "..." (any other download source)  sha256 = "..."  size = 0  licence = "..."
 
 Types: string, int, float, bool, choice (`options = [...]`), image (a file name in ComfyUI's input folder) and file
 (any other uploaded input file, e.g. the video LoadVideo reads; also a name in the input folder).
@@ -112,6 +112,7 @@ class ModelFile:
     repo: str = ""
     path: str = ""
     url: str = ""
+    revision: str = ""  # a Hugging Face branch, tag or commit; empty = main
     sha256: str = ""
     size: int = 0  # exact bytes: a download of another size is refused
     approx_size: int = 0  # an estimate where the exact size is not pinned yet: only for the disk-space check

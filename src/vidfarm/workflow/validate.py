@@ -15,6 +15,7 @@ from vidfarm.workflow.declaration import ModelFile
 from vidfarm.workflow.graph import Graph, is_link
 
 ObjectInfo = dict[str, dict[str, Any]]
+UPLOAD_KEYS = ("image_upload", "video_upload", "audio_upload", "file_upload")
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 
 
@@ -234,7 +235,7 @@ def _check_combo(
     models: dict[str, ModelFile],
 ) -> Problem | None:
     extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    if extra.get("image_upload") or extra.get("video_upload") or value in options:
+    if any(extra.get(k) for k in UPLOAD_KEYS) or value in options:
         return None  # LoadImage/LoadVideo-style inputs accept sub-folder paths the combo does not list (transcript §6)
     if isinstance(value, str) and (value in models or value.endswith(MODEL_SUFFIXES)):
         return _missing_model(nid, class_type, name, value, models.get(value))
