@@ -31,7 +31,8 @@ from vidfarm.plan import STRATEGIES, Plan, make_plan, with_photo
 from vidfarm.recipe import find_recipe, load_recipes
 from vidfarm.workflow.declaration import find_declaration
 
-WORKFLOWS = REPO / "workflows"
+# The checkout's workflows/ (this folder is linked from it), or the copy scripts/install-worker puts beside ComfyUI.
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 RECIPES = WORKFLOWS / "recipes.toml"
 PlanType = io.Custom("VIDFARM_PLAN")
 PoolType = io.Custom("VIDFARM_POOL")
