@@ -25,7 +25,7 @@ from comfy_api.latest import io
 from PIL import Image
 
 from vidfarm.dispatch import Dispatcher, Worker
-from vidfarm.local_comfy import REPO, LocalComfy
+from vidfarm.local_comfy import LocalComfy
 from vidfarm.long_video import dispatch_report, finish_job, render_segments
 from vidfarm.plan import STRATEGIES, Plan, make_plan, with_photo
 from vidfarm.recipe import find_recipe, load_recipes
