@@ -24,7 +24,7 @@ class Impostor(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802
-        data = json.dumps({"system": {"comfyui_version": "0.3.75", "argv": ["main.py"]}, "devices": []}).encode()
+        data = json.dumps({"system": {"comfyui_version": "9.9.9", "argv": ["main.py"]}, "devices": []}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
