@@ -3,7 +3,7 @@
 #   docker compose up -d       (see docker-compose.yml and docs/deploy.md)
 FROM python:3.11-slim
 
-ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 VIDFARM_COMFY_DIR=/opt/comfyui-0.3.75 VIDFARM_COMFY_SOURCE=auto
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 VIDFARM_COMFY_DIR=/opt/comfyui VIDFARM_COMFY_SOURCE=auto
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git curl ca-certificates ffmpeg tini \
  && rm -rf /var/lib/apt/lists/*

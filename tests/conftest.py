@@ -1,4 +1,4 @@
-"""Shared fixtures. Engine tests run a real ComfyUI 0.3.75 on the CPU; a missing install fails, never skips."""
+"""Shared fixtures. Engine tests run a real ComfyUI (setup-comfyui) on the CPU; a missing install fails, never skips."""
 
 from __future__ import annotations
 

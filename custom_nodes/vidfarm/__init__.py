@@ -1,18 +1,21 @@
 """vidfarm node pack for ComfyUI (V3 schema): thin node classes over the vidfarm core.
 
-Installed by linking this folder into ComfyUI's custom_nodes (scripts/setup-comfyui, LocalComfy). The core package
-lives in the repository's src/; when it is not installed in ComfyUI's venv it is found through this folder's real
-path, so one checkout serves the notebooks, the service and the engine.
+The core is found by import: a worker (scripts/install-worker, the worker image) installs the `vidfarm` package
+into ComfyUI's venv. Only when it is not installed - a development checkout, where scripts/setup-comfyui links
+this folder into ComfyUI - is it taken from the repository's src/ next to this folder, so one checkout serves the
+notebooks, the service and the engine.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
-_SRC = Path(__file__).resolve().parents[2] / "src"
-if _SRC.is_dir() and str(_SRC) not in sys.path:
-    sys.path.append(str(_SRC))
+if importlib.util.find_spec("vidfarm") is None:  # not installed: the development fallback
+    _SRC = Path(__file__).resolve().parents[2] / "src"
+    if (_SRC / "vidfarm").is_dir() and str(_SRC) not in sys.path:
+        sys.path.append(str(_SRC))
 
 from comfy_api.latest import ComfyExtension, io  # noqa: E402
 

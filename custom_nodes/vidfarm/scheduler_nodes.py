@@ -26,13 +26,14 @@ from PIL import Image
 
 from vidfarm.dispatch import Dispatcher, Worker
 from vidfarm.job_options import default_recipe
-from vidfarm.local_comfy import REPO, LocalComfy
+from vidfarm.local_comfy import LocalComfy
 from vidfarm.long_video import dispatch_report, finish_job, render_segments
 from vidfarm.plan import STRATEGIES, Plan, make_plan, with_photo
 from vidfarm.recipe import find_recipe, load_recipes
 from vidfarm.workflow.declaration import find_declaration
 
-WORKFLOWS = REPO / "workflows"
+# The checkout's workflows/ (this folder is linked from it), or the copy scripts/install-worker puts beside ComfyUI.
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 RECIPES = WORKFLOWS / "recipes.toml"
 PlanType = io.Custom("VIDFARM_PLAN")
 PoolType = io.Custom("VIDFARM_POOL")

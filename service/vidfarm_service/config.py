@@ -30,7 +30,10 @@ def _refuse_placeholder(name: str, secret: SecretStr | None) -> None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIDFARM_SERVICE_", env_file=None, extra="ignore")
+    # env_ignore_empty: `VIDFARM_SERVICE_TELEGRAM_TOKEN=` (as .env.example ships it) means unset, not "".
+    model_config = SettingsConfigDict(
+        env_prefix="VIDFARM_SERVICE_", env_file=None, extra="ignore", env_ignore_empty=True
+    )
 
     # access
     api_token: SecretStr = Field(description="bearer token for the REST API")
@@ -57,7 +60,10 @@ class Settings(BaseSettings):
     max_seconds: float = Field(default=120.0, gt=0)
 
     # running
-    data_dir: Path = REPO / ".vidfarm" / "service"
+    data_dir: Path = Field(
+        default=REPO / ".vidfarm" / "service",
+        description="job database, uploads, executed notebooks, videos (docker-compose.yml: the service-data volume)",
+    )
     notebook: Path = REPO / "notebooks" / "10_long_video.ipynb"
     kernel_name: str = "python3"
     max_parallel: int = Field(default=1, ge=1)

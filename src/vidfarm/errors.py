@@ -11,6 +11,7 @@ VidfarmError
 ├── DispatchFailed (dispatch)  a long video cannot finish: which task, and each worker's reason
 ├── SphericalError, VRFormatError (spherical.py, vr_format.py)  VR metadata or layout cannot be written
 ├── ProviderError              a GPU rental provider refused or did not answer
+│   └── WorkerNotReady         a rented worker cannot render yet: which worker, and what it lacks
 ├── BatchError                 a batch's parameter file, grid or notebook cannot be used
 ├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
 └── ComfyError                 talking to a ComfyUI server
@@ -90,6 +91,29 @@ class JobRefused(VidfarmError):
 
 class ProviderError(VidfarmError):
     """A GPU rental provider (Vast.ai) refused a request or did not answer."""
+
+
+class WorkerNotReady(ProviderError):
+    """A worker that answers "running" but cannot render: what it lacks, on which worker."""
+
+    def __init__(
+        self,
+        worker: str,
+        reason: str,
+        *,
+        missing_models: list[str] | None = None,
+        missing_nodes: list[str] | None = None,
+        advice: str = "",
+    ) -> None:
+        self.worker = worker
+        self.missing_models = missing_models or []
+        self.missing_nodes = missing_nodes or []
+        parts = [reason] if reason else []
+        if self.missing_models:
+            parts.append(f"lacks model {', '.join(self.missing_models)}")
+        if self.missing_nodes:
+            parts.append(f"lacks node class {', '.join(self.missing_nodes)}")
+        super().__init__(f"worker {worker} " + " and ".join(parts) + (f" ({advice})" if advice else ""))
 
 
 class BatchError(VidfarmError):

@@ -4,6 +4,14 @@ One install (scripts/setup-comfyui) serves many instances: each has its own `--b
 models, input, output, temp, user) and port. The node pack is linked into each instance's custom_nodes, and so
 are the packs named in VIDFARM_EXTRA_CUSTOM_NODES (folders, separated by ':'); a head passes that on to the local
 workers it starts, so one setting reaches every instance of a job.
+
+Which install: the rule scripts/setup-comfyui follows, from the one file both read (scripts/comfyui.tag):
+VIDFARM_COMFY_DIR if set; else ~/.cache/vidfarm/comfyui-<tag> for VIDFARM_COMFY_TAG if set; else the pinned
+release's folder when it is installed, otherwise the offline one (ComfyUI 0.3.75 from PyPI).
+
+A port is picked free before the server binds, so another process may take it first: an instance is ready only
+when the server answering lists its own `--base-directory` in /system_stats `argv`, and an instance whose
+server could not bind starts again on another port (unless the port was given).
 """
 
 from __future__ import annotations
@@ -14,19 +22,47 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from vidfarm.comfy.compat import version_line
 from vidfarm.errors import ComfyError
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_PACK = REPO / "custom_nodes" / "vidfarm"
-PROBE_NODE = "VidfarmStandInVideo"  # any node of the pack: present means the pack loaded
+TAG_FILE = REPO / "scripts" / "comfyui.tag"
+PROBE_NODE = "VidfarmTiledUpscale"  # a real node of the pack (every segment workflow ends in it)
+PORT_ATTEMPTS = 3
+
+
+def comfy_tags() -> dict[str, str]:
+    """PINNED_TAG (installed online) and OFFLINE_TAG (PyPI) from scripts/comfyui.tag."""
+    tags = {"PINNED_TAG": "v0.3.75", "OFFLINE_TAG": "v0.3.75"}
+    if TAG_FILE.exists():
+        for line in TAG_FILE.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in tags and value.strip():
+                tags[key.strip()] = value.strip()
+    return tags
+
+
+def install_dir_for(tag: str) -> Path:
+    return Path.home() / ".cache" / "vidfarm" / f"comfyui-{tag.removeprefix('v')}"
 
 
 def default_install_dir() -> Path:
+    """The ComfyUI install scripts/setup-comfyui made (the same rule, see the module docstring)."""
     configured = os.environ.get("VIDFARM_COMFY_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "vidfarm" / "comfyui-0.3.75"
+    if configured:
+        return Path(configured)
+    if os.environ.get("VIDFARM_COMFY_TAG"):
+        return install_dir_for(os.environ["VIDFARM_COMFY_TAG"])
+    tags = comfy_tags()
+    pinned = install_dir_for(tags["PINNED_TAG"])
+    if os.environ.get("VIDFARM_COMFY_SOURCE", "auto") != "pypi" and (pinned / ".ready").exists():
+        return pinned
+    return install_dir_for(tags["OFFLINE_TAG"])
 
 
 EXTRA_NODES_ENV = "VIDFARM_EXTRA_CUSTOM_NODES"
@@ -57,6 +93,7 @@ class LocalComfy:
         self.install_dir = Path(install_dir) if install_dir else default_install_dir()
         self.base_dir = Path(base_dir).resolve()
         self.port = port or free_port()
+        self._port_given = port is not None
         self.extra_args = extra_args
         self.die_with_parent = die_with_parent  # workers a head started must not outlive a crashed head
         self.process: subprocess.Popen[bytes] | None = None
@@ -125,9 +162,13 @@ class LocalComfy:
         """Fail loudly when the node pack did not load (ComfyUI itself only logs "IMPORT FAILED")."""
         info = requests.get(f"{self.url}/object_info/{PROBE_NODE}", timeout=10).json()
         if PROBE_NODE not in info:
-            pack_lines = [line for line in self.log_tail(200).splitlines() if "vidfarm" in line]
+            version = (self._stats() or {}).get("system", {}).get("comfyui_version")
+            lines = [line for line in self.log_tail(200).splitlines() if "vidfarm" in line]
+            old = version_line(version, where=f"ComfyUI at {self.install_dir}")
             self.stop()
-            raise ComfyError("the vidfarm node pack did not load into ComfyUI:\n" + "\n".join(pack_lines))
+            raise ComfyError(
+                "\n".join(["the vidfarm node pack did not load into ComfyUI:", *([old] if old else []), *lines])
+            )
 
     @property
     def pid_path(self) -> Path:
@@ -148,20 +189,48 @@ class LocalComfy:
                 time.sleep(0.1)
 
     def wait_ready(self, timeout: float) -> None:
+        """Until this instance's own server answers; a server of someone else's on the port never counts."""
         deadline = time.monotonic() + timeout
+        attempts = 1
         while time.monotonic() < deadline:
+            stats = self._stats()
+            if stats is not None and self._is_mine(stats):
+                return
             if self.process is not None and self.process.poll() is not None:
-                raise ComfyError(
-                    f"ComfyUI on port {self.port} exited at start (code {self.process.returncode}); "
-                    f"last log lines:\n{self.log_tail()}"
-                )
-            try:
-                if requests.get(self.url + "/system_stats", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
+                taken = stats is not None  # ours exited while another server answers on the port
+                if taken and not self._port_given and attempts < PORT_ATTEMPTS:
+                    attempts += 1
+                    self.port = free_port()
+                    self.launch()
+                    continue
+                raise ComfyError(self._start_failure(taken))
             time.sleep(0.3)
         raise ComfyError(f"ComfyUI on port {self.port} was not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def _stats(self) -> dict[str, Any] | None:
+        try:
+            response = requests.get(self.url + "/system_stats", timeout=2)
+            stats = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return None
+        return stats if isinstance(stats, dict) else None
+
+    def _is_mine(self, stats: dict[str, Any]) -> bool:
+        """The answering server was started with this instance's base directory (a per-instance marker)."""
+        argv = stats.get("system", {}).get("argv") or []
+        return str(self.base_dir) in argv
+
+    def _start_failure(self, taken: bool) -> str:
+        assert self.process is not None
+        if taken:
+            return (
+                f"port {self.port} is taken by another server (not the ComfyUI for {self.base_dir}): "
+                "choose another port, or leave it out to pick a free one"
+            )
+        return (
+            f"ComfyUI on port {self.port} exited at start (code {self.process.returncode}); "
+            f"last log lines:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 20) -> str:
         try:

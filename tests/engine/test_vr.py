@@ -1,4 +1,4 @@
-"""VR output on a real ComfyUI 0.3.75 (CPU): stereo from depth, projections, and saved files with V2 metadata.
+"""VR output on a real ComfyUI (CPU): stereo from depth, projections, and saved files with V2 metadata.
 
 The synthetic scene (VidfarmSyntheticDepthScene) has known geometry: a textured background at nearness 0, a red box
 at nearness 1 starting at object_x*W (+1 px per frame, 15% of W wide, rows 30-70%), a green box at nearness 0.5

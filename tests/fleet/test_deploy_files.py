@@ -12,8 +12,9 @@ WORKER = (REPO / "docker" / "worker.Dockerfile").read_text()
 
 
 def test_worker_image_pins_comfyui_and_publishes_only_the_proxy() -> None:
-    setup_tag = re.search(r"TAG=\$\{VIDFARM_COMFY_TAG:-(v[\d.]+)\}", (REPO / "scripts" / "setup-comfyui").read_text())
-    assert setup_tag and f"ARG COMFYUI_TAG={setup_tag.group(1)}" in WORKER  # same ComfyUI as the tests use
+    pinned = re.search(r"^PINNED_TAG=(v[\d.]+)$", (REPO / "scripts" / "comfyui.tag").read_text(), re.M)
+    assert pinned and f"ARG COMFYUI_TAG={pinned.group(1)}" in WORKER  # the release setup-comfyui installs online
+    assert "scripts/install-worker /opt/comfyui" in WORKER and "check-node-pack" in WORKER  # tests run the same
     base = re.search(r"ARG BASE_IMAGE=(\S+)", WORKER)
     assert base and ":" in base.group(1) and not base.group(1).endswith(":latest")
     assert re.findall(r"^EXPOSE (.+)$", WORKER, re.M) == ["8288"]

@@ -14,6 +14,7 @@ from PIL import Image
 from tests.conftest import REPO, TRANSCRIPT_WORKFLOWS
 from tests.editor_files import to_editor
 from vidfarm.cli import STOCK_SNAPSHOT
+from vidfarm.comfy import ComfyClient
 from vidfarm.local_comfy import LocalComfy
 from vidfarm.progress_log import ProgressLog
 from vidfarm.workflow.check import load_object_info
@@ -35,7 +36,8 @@ def test_connect_shows_version_nodes_and_models(comfy_server: LocalComfy, tmp_pa
     model.parent.mkdir(parents=True, exist_ok=True)
     model.write_bytes(b"\0" * 16)
     data = execute("01_connect", tmp_path, comfy_url=comfy_server.url, node_filter="vidfarm")
-    assert data["summary"]["comfyui_version"] == "0.3.75"
+    running = ComfyClient(comfy_server.url).system_stats()["system"]["comfyui_version"]
+    assert running and data["summary"]["comfyui_version"] == running  # whatever version setup-comfyui installed
     assert "VidfarmStandInVideo" in data["summary"]["vidfarm_nodes"] and "VidfarmStandInVideo" in data["matches"]
     assert data["models"]["vae"] == ["tiny_test_vae.safetensors"]
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidfarm.comfy.compat import missing_node_problem, version_line
 from vidfarm.comfy.http import ComfyHttp
 from vidfarm.comfy.rejection import problems_from_node_errors, rejection_from_response
 from vidfarm.errors import ComfyError, OutputInvalid, PromptRejected
@@ -106,6 +107,8 @@ class ComfyClient:
             answer = response.json()
         except ValueError:
             answer = None
+        if response.status_code >= 500 and not isinstance(answer, dict):
+            raise self._diagnose_crash(graph, response.status_code, response.text)
         if response.status_code != 200 or not isinstance(answer, dict):
             raise rejection_from_response(response.status_code, answer, response.text)
         problems = problems_from_node_errors(answer.get("node_errors"))
@@ -115,6 +118,27 @@ class ComfyClient:
             raise PromptRejected("ComfyUI accepted only part of the workflow; the invalid outputs are", problems)
         server_id = str(answer.get("prompt_id", prompt_id))
         return Submitted(server_id, float(answer.get("number", 0)), server_id == prompt_id)
+
+    def _diagnose_crash(self, graph: Graph, status: int, text: str) -> PromptRejected:
+        """A bare HTTP 500: pre-V3 servers answer an unknown node class so. Name the classes it lacks."""
+        try:
+            known = self.object_info(refresh=True)
+            version = self.features().version
+        except ComfyError:
+            return rejection_from_response(status, None, text)
+        problems = [
+            missing_node_problem(nid, node["class_type"], server_version=version)
+            for nid, node in graph.items()
+            if node["class_type"] not in known
+        ]
+        if not problems:
+            return rejection_from_response(status, None, text)
+        old = version_line(version, where=self.url)
+        return PromptRejected(
+            f"ComfyUI failed on the request (HTTP {status}) because the workflow uses node classes it does not "
+            f"have{f'. {old}' if old else ''}:",
+            problems,
+        )
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         """The finished prompt's history entry, or None while it is pending, running or unknown."""
@@ -131,15 +155,25 @@ class ComfyClient:
 
     def cancel(self, prompt_id: str) -> None:
         """Cancel one prompt whether pending or running, without touching anyone else's (comfyui.md §6)."""
-        if self.features().jobs_api:
-            self.http.post(f"/api/jobs/{prompt_id}/cancel")
+        if self.features().jobs_api and self._jobs_cancel(prompt_id):
             return
+        # No jobs API, or its cancel route is missing (servers of 2025-12 to 2026-06) or refused: do it by hand.
         running, pending = self.queue()
         if prompt_id in pending:
             self.http.post("/queue", {"delete": [prompt_id]})
         if prompt_id in running:
             # Legacy servers ignore the body and interrupt whatever runs; here that is our prompt.
             self.http.post("/interrupt", {"prompt_id": prompt_id})
+
+    def _jobs_cancel(self, prompt_id: str) -> bool:
+        """POST /api/jobs/{id}/cancel; True only when the server says it cancelled (it answers {"cancelled": bool})."""
+        response = self.http.post(f"/api/jobs/{prompt_id}/cancel")
+        if response.status_code != 200:
+            return False
+        try:
+            return bool(response.json().get("cancelled"))
+        except (ValueError, AttributeError):
+            return False
 
     # --- files --------------------------------------------------------------------------------------------
     def upload_image(self, path: str | Path, *, subfolder: str = "vidfarm") -> str:

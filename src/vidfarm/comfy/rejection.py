@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from vidfarm.comfy.compat import missing_node_problem
 from vidfarm.errors import Problem, PromptRejected
 
 _NODE_ID = re.compile(r"Node ID '#?([^']+)'")
@@ -50,16 +51,7 @@ def rejection_from_response(status: int, body: Any, text: str) -> PromptRejected
     missing = _MISSING_CLASS.search(message)
     if missing:
         node = _NODE_ID.search(error.get("details", ""))
-        problems.append(
-            Problem(
-                node.group(1) if node else "?",
-                missing.group(1),
-                "missing_node_type",
-                None,
-                f"node class {missing.group(1)} does not exist on this server",
-                "install the custom node pack that provides it",
-            )
-        )
+        problems.append(missing_node_problem(node.group(1) if node else "?", missing.group(1)))
     if not problems and body.get("node_errors"):
         return PromptRejected("ComfyUI queued the prompt but dropped invalid outputs", problems)
     return PromptRejected(

@@ -19,7 +19,7 @@ from pathlib import Path
 from vidfarm.fleet.autoscaler import Autoscaler, FleetPolicy
 from vidfarm.fleet.budget import Budget
 from vidfarm.fleet.ledger import Ledger
-from vidfarm.fleet.pool import http_ready
+from vidfarm.fleet.pool import http_ready, node_classes_for
 from vidfarm.fleet.provider import OfferQuery, SystemClock
 from vidfarm.fleet.vast import VastProvider
 from vidfarm.models_fetch import models_for
@@ -57,5 +57,7 @@ def vast_autoscaler(
         policy,
         clock=SystemClock(),
         ledger=Ledger(ledger_path),
-        ready_check=http_ready(models_for(workflows, workflows_dir)),
+        ready_check=http_ready(
+            models_for(workflows, workflows_dir), node_classes=node_classes_for(workflows, workflows_dir)
+        ),
     )

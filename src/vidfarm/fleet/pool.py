@@ -8,8 +8,10 @@
 While the pool is held a background thread keeps ticking the autoscaler (lease renewals, lost workers, the budget
 caps), so a long notebook run cannot outlive its workers' leases unchecked.
 
-A worker is ready only when ComfyUI answers through its token proxy and the declared models are listed
-(`http_ready`), not merely when the provider says "running".
+A worker is ready only when it can render (`http_ready`): ComfyUI answers through its token proxy, the declared
+models are listed and every node class the workflows use is in its /object_info - not merely when the provider
+says "running". Until then the check keeps, per worker, a `WorkerNotReady` naming what is missing, and a pool
+that gives up says it for each worker.
 """
 
 from __future__ import annotations
@@ -18,34 +20,98 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 
 import requests
 
-from vidfarm.errors import ProviderError
+from vidfarm.comfy.compat import version_line
+from vidfarm.errors import ProviderError, WorkerNotReady
 from vidfarm.fleet.autoscaler import Autoscaler, Worker
-from vidfarm.workflow.declaration import ModelFile
+from vidfarm.workflow.declaration import ModelFile, find_declaration
 
 
-def http_ready(models: Iterable[ModelFile] = (), *, timeout: float = 5.0) -> Callable[[Worker], bool]:
-    """A ready check: /system_stats answers with the worker's token and every model is in /models/<folder>."""
-    wanted = list(models)
+class HttpReadiness:
+    """The ready check: `check(worker)` is True when the worker can render; `last[name]` says why not."""
 
-    def check(worker: Worker) -> bool:
+    def __init__(self, models: Iterable[ModelFile] = (), node_classes: Iterable[str] = (), *, timeout: float) -> None:
+        self.models = list(models)
+        self.node_classes = sorted(set(node_classes))
+        self.timeout = timeout
+        self.last: dict[str, WorkerNotReady] = {}
+
+    def __call__(self, worker: Worker) -> bool:
+        problem = self.missing(worker)
+        if problem is None:
+            self.last.pop(worker.name, None)
+            return True
+        self.last[worker.name] = problem
+        return False
+
+    def missing(self, worker: Worker) -> WorkerNotReady | None:
+        """None when ready, else the reason: not answering, token refused, models or node classes missing."""
         headers = {"Authorization": f"Bearer {worker.token}"}
         try:
-            if requests.get(f"{worker.url}/system_stats", headers=headers, timeout=timeout).status_code != 200:
-                return False
-            for folder in {m.folder for m in wanted}:
-                listed = requests.get(f"{worker.url}/models/{folder}", headers=headers, timeout=timeout)
-                names = set(listed.json()) if listed.status_code == 200 else set()
-                if any(m.file not in names for m in wanted if m.folder == folder):
-                    return False
-        except (requests.RequestException, ValueError):
-            return False
-        return True
+            stats = requests.get(f"{worker.url}/system_stats", headers=headers, timeout=self.timeout)
+            if stats.status_code != 200:
+                return WorkerNotReady(worker.name, f"its token proxy answers HTTP {stats.status_code}")
+            version = stats.json().get("system", {}).get("comfyui_version")
+            models = [f"{m.folder}/{m.file}" for m in self._missing_models(worker.url, headers)]
+            classes = self._missing_classes(worker.url, headers)
+        except (requests.RequestException, ValueError) as exc:
+            return WorkerNotReady(
+                worker.name, f"ComfyUI does not answer through its token proxy ({type(exc).__name__})"
+            )
+        if not models and not classes:
+            return None
+        return WorkerNotReady(
+            worker.name, "", missing_models=models, missing_nodes=classes, advice=_advice(classes, version)
+        )
 
-    return check
+    def _missing_models(self, url: str, headers: dict[str, str]) -> list[ModelFile]:
+        missing = []
+        for folder in sorted({m.folder for m in self.models}):
+            listed = requests.get(f"{url}/models/{folder}", headers=headers, timeout=self.timeout)
+            names = set(listed.json()) if listed.status_code == 200 else set()
+            missing += [m for m in self.models if m.folder == folder and m.file not in names]
+        return missing
+
+    def _missing_classes(self, url: str, headers: dict[str, str]) -> list[str]:
+        if not self.node_classes:
+            return []
+        info = requests.get(f"{url}/object_info", headers=headers, timeout=max(self.timeout, 60.0))
+        known = info.json() if info.status_code == 200 else {}
+        return [c for c in self.node_classes if c not in known]
+
+    def reasons(self) -> str:
+        return "; ".join(str(problem) for problem in self.last.values())
+
+
+def _advice(classes: list[str], version: str | None) -> str:
+    if not classes:
+        return ""
+    old = version_line(version, where="it")
+    if old:
+        return old
+    if any(c.startswith("Vidfarm") for c in classes):
+        return f"ComfyUI {version} runs but the vidfarm node pack did not load: see its log for 'IMPORT FAILED'"
+    return f"ComfyUI {version}: install the node packs these workflows need, or upgrade ComfyUI"
+
+
+def http_ready(
+    models: Iterable[ModelFile] = (), *, node_classes: Iterable[str] = (), timeout: float = 5.0
+) -> HttpReadiness:
+    """A ready check: /system_stats answers with the worker's token, every model is in /models/<folder> and
+    every node class in /object_info (take them from the workflows with `node_classes_for`)."""
+    return HttpReadiness(models, node_classes, timeout=timeout)
+
+
+def node_classes_for(workflow_names: Iterable[str], workflows_dir: str | Path) -> list[str]:
+    """Every class_type the named workflows use: what a worker must have to render them."""
+    classes = {
+        node["class_type"] for name in workflow_names for node in find_declaration(workflows_dir, name).graph().values()
+    }
+    return sorted(classes)
 
 
 class RentedPool:
@@ -92,9 +158,11 @@ class RentedPool:
             if len(self.entries()) >= self.size:
                 return
             if self.scaler.clock.now() - began > self.ready_timeout_s:
+                check = self.scaler.ready_check
+                why = check.reasons() if isinstance(check, HttpReadiness) else ""
                 raise ProviderError(
                     f"only {len(self.entries())} of {self.size} workers were ready after {self.ready_timeout_s:.0f} s "
-                    "(budget cap, no offers, or slow hosts); they were returned"
+                    f"({why or 'budget cap, no offers, or slow hosts'}); they were returned"
                 )
             self.sleep(self.poll_s)
 

@@ -7,9 +7,10 @@ Like the server, only nodes that feed an output node are checked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from vidfarm.comfy.compat import missing_node_problem
 from vidfarm.errors import Problem
 from vidfarm.workflow.declaration import ModelFile
 from vidfarm.workflow.graph import Graph, is_link
@@ -49,17 +50,20 @@ def _ancestors(graph: Graph, roots: Iterable[str]) -> list[str]:
     return seen
 
 
-def validate_graph(graph: Graph, object_info: ObjectInfo, *, models: Iterable[ModelFile] = ()) -> list[Problem]:
-    """Every reason this graph would be rejected by the server that `object_info` came from."""
+def validate_graph(
+    graph: Graph,
+    object_info: ObjectInfo,
+    *,
+    models: Iterable[ModelFile] = (),
+    server_version: str | None = None,
+    origins: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """Every reason this graph would be rejected by the server that `object_info` came from.
+
+    `server_version` and `origins` (class -> "comfy-core" or a pack id, from an editor file's cnr_id/aux_id) only
+    sharpen the advice for a missing node class (compat.missing_node_fix)."""
     missing_classes = [
-        Problem(
-            nid,
-            node["class_type"],
-            "missing_node_type",
-            None,
-            f"node class {node['class_type']} does not exist on this server",
-            "install the custom node pack that provides it, or pick a server that has it",
-        )
+        missing_node_problem(nid, node["class_type"], server_version=server_version, origins=origins)
         for nid, node in graph.items()
         if node["class_type"] not in object_info
     ]
