@@ -35,6 +35,9 @@ import modelled_figures  # noqa: E402
 
 GROUPS = ("a14b", "bf16", "5b", "stereo")
 TITLE = "vidfarm gpu_real_models"
+# Full-size files of all groups, with room to spare: 14.3 (one A14B expert) + 10.0 (5B) + 6.7 (umt5) + 1.4 (2.2
+# VAE) + 0.6 (one LoRA) + 0.3 GB (2.1 VAE, upscaler) [S: ../shared/reference/tiny-models.md, maker sizes]
+FULL_FILES_BYTES = 36 * 10**9
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -58,6 +61,18 @@ def cuda_available() -> bool | None:
     except ImportError:
         return None
     return bool(torch.cuda.is_available())
+
+
+def work_folder(args: argparse.Namespace) -> Path:
+    """--work, else beside the carried bundle (the repository's disk, not a RAM-backed /tmp), else a temp folder."""
+    if args.work:
+        work = Path(args.work)
+    elif args.bundle:
+        work = Path(args.bundle) / "work"
+    else:
+        work = Path(tempfile.mkdtemp(prefix="vidfarm-gpubench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    return work.resolve()
 
 
 def comfy_folder(args: argparse.Namespace, work: Path) -> Path:
@@ -126,14 +141,20 @@ def header_lines(bench: Any, args: argparse.Namespace, model: dict[str, Any]) ->
         f"(20 steps, cfg 5), upscale to {s.upscale[0]}x{s.upscale[1]}, model files {bench.size}",
         f"modelled s: makespan.py '{model['config']}' (generate {model['generate']}, post {model['post']} per "
         "segment, H100) and stereo.py's DIBR model (H100, memory-bound); ratio = measured / modelled",
-        f"peak: {bench.engine.memory.unit} within the stage; (warm) rows leave out model loads",
+        f"peak: {bench.engine.memory.unit} within the stage; (warm) rows leave out model loads; "
+        f"work {bench.engine.base_dir} ({shutil.disk_usage(bench.engine.base_dir).free / 1e9:.0f} GB free at the end)",
     ]
 
 
 def run(args: argparse.Namespace, cuda: bool) -> int:
     began = time.perf_counter()
-    work = Path(args.work or tempfile.mkdtemp(prefix="vidfarm-gpubench-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args)
+    if not args.dry_run and shutil.disk_usage(work).free < FULL_FILES_BYTES:
+        free = shutil.disk_usage(work).free / 1e9
+        print(
+            f"{TITLE}: {free:.0f} GB free at {work}; the full-size files need ~{FULL_FILES_BYTES / 1e9:.0f} GB (--work)"
+        )
+        return 1
     comfy_dir = comfy_folder(args, work)
     import comfy_inprocess
     import gpu_stages
