@@ -31,9 +31,10 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO / "src"), str(REPO / "tests" / "support" / "tiny_models")]
 import gpu_bundle  # noqa: E402
+import gpu_stages  # noqa: E402 - no torch at its top
 import modelled_figures  # noqa: E402
 
-GROUPS = ("a14b", "bf16", "5b", "stereo")
+GROUPS = gpu_stages.GROUPS
 TITLE = "vidfarm gpu_real_models"
 # Full-size files of all groups, with room to spare: 14.3 (one A14B expert) + 10.0 (5B) + 6.7 (umt5) + 1.4 (2.2
 # VAE) + 0.6 (one LoRA) + 0.3 GB (2.1 VAE, upscaler) [S: ../shared/reference/tiny-models.md, maker sizes]
@@ -64,11 +65,13 @@ def cuda_available() -> bool | None:
 
 
 def work_folder(args: argparse.Namespace) -> Path:
-    """--work, else beside the carried bundle (the repository's disk, not a RAM-backed /tmp), else a temp folder."""
+    """--work; else, with a bundle, an ignored folder of the repository that the device tool does not replace (a
+    second call on the still-warm machine reuses the files and ComfyUI), on its disk rather than a RAM-backed /tmp;
+    else a temp folder."""
     if args.work:
         work = Path(args.work)
     elif args.bundle:
-        work = Path(args.bundle) / "work"
+        work = REPO / ".gpubench-work"
     else:
         work = Path(tempfile.mkdtemp(prefix="vidfarm-gpubench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -82,13 +85,11 @@ def comfy_folder(args: argparse.Namespace, work: Path) -> Path:
         return gpu_bundle.unpack(args.bundle, work)
     from vidfarm.local_comfy import default_install_dir
 
-    return default_install_dir() / "comfyui"
+    return Path(default_install_dir()) / "comfyui"
 
 
 def run_groups(bench: Any, chosen: list[str], *, began: float, deadline: float | None) -> bool:
     """Each group in order; a failure or a deadline skip leaves its rows empty with the reason. True if none failed."""
-    import gpu_stages
-
     ok = True
     for group in GROUPS:
         if group not in chosen:
@@ -106,25 +107,27 @@ def run_groups(bench: Any, chosen: list[str], *, began: float, deadline: float |
             gpu_stages.mark(bench, group, f"failed: {type(error).__name__}: {str(error).splitlines()[0][:80]}")
             bench.notes.append(f"{group} failed:\n" + traceback.format_exc(limit=-4))
             bench.engine.unload()
-        print(f"[{time.perf_counter() - began:6.1f} s] {group} done", file=sys.stderr, flush=True)
+        rows = "\n".join(format_row(bench, name) for name in gpu_stages.GROUP_ROWS[group])
+        print(f"[{time.perf_counter() - began:6.1f} s] {group} done\n{rows}", file=sys.stderr, flush=True)
     return ok
 
 
 def table(bench: Any, header: list[str]) -> str:
     unit = "GiB" if bench.engine.cuda else "MiB"
     lines = [*header, f"{'stage':<28} {'seconds':>9} {'peak ' + unit:>9} {'modelled s':>10} {'ratio':>6}"]
-    import gpu_stages
-
-    for name in gpu_stages.row_names(bench.groups):
-        row = bench.rows.get(name)
-        if row is None or row.seconds is None:
-            lines.append(f"{name:<28} {'-':>9} {'-':>9} {'-':>10} {'-':>6}  {row.note if row else 'not run'}")
-            continue
-        peak = bench.engine.memory.show(row.peak_bytes) if row.peak_bytes is not None else "-"
-        modelled = f"{row.modelled:.3g}" if row.modelled else "-"
-        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}" if row.ratio < 100 else f"{row.ratio:.0f}"
-        lines.append(f"{name:<28} {row.seconds:>9.2f} {peak:>9} {modelled:>10} {ratio:>6}")
+    lines += [format_row(bench, name) for name in gpu_stages.row_names(bench.groups)]
     return "\n".join(lines + bench.notes)
+
+
+def format_row(bench: Any, name: str) -> str:
+    """stage, seconds, peak memory, modelled seconds, ratio; a row without figures says why after its dashes."""
+    row = bench.rows.get(name)
+    if row is None or row.seconds is None:
+        return f"{name:<28} {'-':>9} {'-':>9} {'-':>10} {'-':>6}  {row.note if row else 'not run'}"
+    peak = bench.engine.memory.show(row.peak_bytes) if row.peak_bytes is not None else "-"
+    modelled = f"{row.modelled:.3g}" if row.modelled else "-"
+    ratio = "-" if row.ratio is None else f"{row.ratio:.2f}" if row.ratio < 100 else f"{row.ratio:.0f}"
+    return f"{name:<28} {row.seconds:>9.2f} {peak:>9} {modelled:>10} {ratio:>6}"
 
 
 def header_lines(bench: Any, args: argparse.Namespace, model: dict[str, Any]) -> list[str]:
@@ -157,7 +160,6 @@ def run(args: argparse.Namespace, cuda: bool) -> int:
         return 1
     comfy_dir = comfy_folder(args, work)
     import comfy_inprocess
-    import gpu_stages
 
     comfy_inprocess.log_to(work / "comfyui.log")
     engine = comfy_inprocess.Engine(comfy_dir, work, cuda=cuda)

@@ -1,5 +1,6 @@
 """The stage groups of benchmarks/gpu_real_models.py: each runs one real workflow in the in-process ComfyUI and
 turns its per-node times into rows (seconds, peak memory, the modelled figure where the makespan model has one).
+Imports no torch at its top, so the benchmark can say "no GPU here" where torch is missing.
 
 Groups: a14b (the 4-step i2v segment, fp8 path as the file's marker decides), bf16 (its samplers again with fp8
 maths off), 5b (the t2v segment), stereo (vr180_sbs up to VidfarmStereoFromDepth, on the a14b segment).
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import modelled_figures
-from comfy_inprocess import BenchError
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -95,6 +95,7 @@ class Bench:
             spec = next(s for s in self.maker.SPECS if s.file == model.file and s.folder == model.folder)
             self.maker.write(spec, self.models_dir, self.size, 0)
             peak = max(peak, self.engine.memory.peak())
+        self.engine.unload()  # hand the generator's cached device memory back before ComfyUI sizes its loads
         files = self.rows.setdefault("make files", Row("make files", 0.0, 0))
         files.seconds = (files.seconds or 0.0) + time.perf_counter() - began
         files.peak_bytes = max(files.peak_bytes or 0, peak)
@@ -188,11 +189,16 @@ def group_a14b(b: Bench) -> None:
     b.add(total("a14b generate fp8 (warm)", parts, b.model.get("generate")))
     post = [b.add(stage(times, {"VidfarmTiledUpscale"}, "tiled upscale")), b.add(stage(times, SAVING, "video save"))]
     b.add(total("segment post (warm)", post, b.model.get("post")))
+    b.segment_video = newest_segment(b)
+    b.engine.unload()
+
+
+def newest_segment(b: Bench) -> Path | None:
+    """The a14b segment video in the work folder (this run's, or an earlier run's on the same machine)."""
     videos = sorted(
         (Path(b.engine.base_dir) / "output" / "vidfarm").glob("segment*.mp4"), key=lambda p: p.stat().st_mtime
     )
-    b.segment_video = videos[-1] if videos else None
-    b.engine.unload()
+    return videos[-1] if videos else None
 
 
 def group_bf16(b: Bench) -> None:
@@ -230,12 +236,15 @@ def group_5b(b: Bench) -> None:
 
 
 def group_stereo(b: Bench) -> None:
+    from comfy_inprocess import BenchError
+
+    b.segment_video = b.segment_video or newest_segment(b)
     if b.segment_video is None:
-        raise BenchError("stereo needs the a14b segment video: run the a14b group in the same run")
-    _, graph = fill("vr180_sbs", {})
+        raise BenchError("stereo needs the a14b segment video: run the a14b group first (same --work)")
+    declaration, graph = fill("vr180_sbs", {})
     for role in ("clip", "depth_video"):
-        name = graph[{"clip": "1", "depth_video": "3"}[role]]["inputs"]["file"]
-        target = Path(b.engine.base_dir) / "input" / name
+        where = declaration.parameters[role].targets[0]
+        target = Path(b.engine.base_dir) / "input" / graph[where.node_id]["inputs"][where.input_name]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)
         target.symlink_to(b.segment_video)  # the segment is its own depth video: values do not change the cost
@@ -247,11 +256,13 @@ def group_stereo(b: Bench) -> None:
     b.add(stage(times, {"VidfarmStereoFromDepth"}, "stereo from depth (node)", modelled))
     depth = b.engine.output(graph[node]["inputs"]["depth"][0])
     b.add(stereo_on_device(b, graph[node]["inputs"], images, depth, modelled))
+    if b.engine.cuda:
+        b.notes.append("stereo from depth (node) ran on the CPU: ComfyUI hands the node CPU tensors (peak ~0 GPU)")
     b.engine.unload()
 
 
 def stereo_on_device(b: Bench, inputs: dict[str, Any], images: Any, depth: Any, modelled: float) -> Row:
-    """The same node on the same frames moved to the device first (ComfyUI hands it CPU tensors)."""
+    """The same node's code on the same frames moved to the device first (ComfyUI hands the node CPU tensors)."""
     import nodes
     import torch
 
@@ -261,7 +272,9 @@ def stereo_on_device(b: Bench, inputs: dict[str, Any], images: Any, depth: Any, 
     b.engine.memory.sync()
     b.engine.memory.reset()
     began = time.perf_counter()
-    with torch.inference_mode():  # as ComfyUI's executor runs every node
+    # inference mode as ComfyUI's executor runs every node; the default device too, since vr_geometry makes its index
+    # tensors without one (on CUDA inputs they would land on the CPU: "Tensor on device cpu is not on ...")
+    with torch.inference_mode(), device:
         nodes.NODE_CLASS_MAPPINGS["VidfarmStereoFromDepth"].execute(images=images, depth=depth, **options)
     b.engine.memory.sync()
     return Row("stereo from depth (device)", time.perf_counter() - began, b.engine.memory.peak(), modelled)
