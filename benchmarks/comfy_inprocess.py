@@ -172,9 +172,11 @@ class Engine:
 
         missing = sorted(class_types - set(nodes.NODE_CLASS_MAPPINGS))
         if missing:
+            log_file = self.base_dir / "comfyui.log"
+            failed = [line for line in log_file.read_text(errors="replace").splitlines() if "Cannot import" in line]
             raise BenchError(
-                f"ComfyUI lacks the nodes {', '.join(missing)} (a pack or module failed to import); "
-                f"see {self.base_dir / 'comfyui.log'}"
+                f"ComfyUI lacks the nodes {', '.join(missing)} (a pack or module failed to import; {log_file}):\n"
+                + "\n".join(failed)
             )
 
     def run(self, graph: dict[str, Any], *, targets: list[str] | None = None) -> dict[str, NodeTime]:
