@@ -95,10 +95,10 @@ def _to_fp8_scaled(state: dict[str, torch.Tensor], linear_names: set[str]) -> di
     """The layout of ComfyUI's "fp8 scaled" files: fp8 linear weights, a float32 scale each, a `scaled_fp8` marker."""
     out = dict(state)
     for name in linear_names:
-        weight = state[name].float()
+        weight = state[name].to(DEVICE).float()  # the maths where the values were drawn: seconds on a GPU, not minutes
         scale = weight.abs().max().clamp(min=1e-8) / 448.0
-        out[name] = (weight / scale).to(FP8)
-        out[name[: -len("weight")] + "scale_weight"] = scale.reshape(()).float()
+        out[name] = (weight / scale).to(FP8).cpu()
+        out[name[: -len("weight")] + "scale_weight"] = scale.reshape(()).float().cpu()
     # An empty fp8 tensor: ComfyUI reads its dtype (fp8 e4m3fn) and, from its element count, turns on the fp8
     # optimisations (used where the device computes in fp8; on a CPU the weights are scaled up instead).
     out["scaled_fp8"] = torch.empty((0,), dtype=FP8)
