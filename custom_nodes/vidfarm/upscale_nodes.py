@@ -60,7 +60,8 @@ def resize_into(dest: torch.Tensor, frames: torch.Tensor) -> None:
         box = (0.0, top * src_height / height, float(src_width), bottom * src_height / height)
         strip = pictures[b][c].resize((width, bottom - top), Image.Resampling.LANCZOS, box=box)
         with torch.inference_mode(inference):
-            dest[b, top:bottom, :, c] = torch.from_numpy(np.asarray(strip)).clamp_(0.0, 1.0)
+            # np.array copies: PIL's buffer is read-only, and torch.from_numpy warns on (and must not write to) it
+            dest[b, top:bottom, :, c] = torch.from_numpy(np.array(strip)).clamp_(0.0, 1.0)
 
     strips = [
         (b, c, top)
