@@ -253,7 +253,7 @@ QWEN_VISION_TINY = {"hidden_size": 80, "intermediate_size": 16, "num_heads": 1, 
 BYT5_TINY = {"d_model": 16, "d_kv": 8, "num_heads": 2, "d_ff": 16, "num_layers": 1}  # vocab 1510 stays
 BYT5_FULL_MAPPER = {"in_dim": 1472, "out_dim": 2048, "hidden_dim": 2048}  # what HunyuanVideo builds in source
 SIGLIP_TINY = {"intermediate_size": 16, "num_hidden_layers": 2}  # width 1152 and 729 positions stay (detection)
-HY15_VAE_TINY = {"block_out_channels": [32, 32, 32, 32, 64], "num_res_blocks": 1}  # GroupNorm(32); ends at 2 * z
+HY15_VAE_TINY = {"block_out_channels": [16, 16, 16, 16, 64], "num_res_blocks": 1}  # ends at 2 * z channels
 HY15_VAE_FULL = {"block_out_channels": [128, 256, 512, 1024, 1024], "num_res_blocks": 2}
 
 
@@ -283,16 +283,17 @@ def make_hunyuan15(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
 
 
 def make_vae_hy15(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
-    """The HunyuanVideo 1.5 VAE as comfy/sd.py builds it (32 latent channels, 16x spatial, 4x temporal)."""
+    """The HunyuanVideo 1.5 VAE as comfy/sd.py builds it (`decoder.conv_in.conv.weight` with 32 latent channels:
+    causal 3D convs, 16x spatial, 4x temporal with the first frame alone)."""
     import comfy.ldm.models.autoencoder
 
     dims = HY15_VAE_TINY if size == "tiny" else HY15_VAE_FULL
     ddconfig = {"in_channels": 3, "out_channels": 3, "ffactor_spatial": 16, "ffactor_temporal": 4, "z_channels": 32,
-                "downsample_match_channel": True, "upsample_match_channel": True, "refiner_vae": False, **dims}  # fmt: skip
+                "downsample_match_channel": True, "upsample_match_channel": True, **dims}  # fmt: skip
     target = "comfy.ldm.hunyuan_video.vae_refiner."
     with torch.device("meta"):
         model = comfy.ldm.models.autoencoder.AutoencodingEngine(
-            regularizer_config={"target": "comfy.ldm.models.autoencoder.DiagonalGaussianRegularizer"},
+            regularizer_config={"target": "comfy.ldm.models.autoencoder.EmptyRegularizer"},
             encoder_config={"target": target + "Encoder", "params": ddconfig},
             decoder_config={"target": target + "Decoder", "params": ddconfig},
         )

@@ -184,12 +184,13 @@ def _load_diffusion_model_at_file_size(sd: dict[str, Any], *args: Any, **kwargs:
 
 def _hy15_vae_dims(kwargs: dict[str, Any]) -> dict[str, Any]:
     """block_out_channels and num_res_blocks of the HunyuanVideo VAE file being loaded (sd.py fixes them)."""
-    sd = getattr(_local, "vae_sd", None)
-    if sd is None or "encoder.down.0.block.0.conv1.weight" not in sd:  # the refiner VAE's NoPadConv3d: as is
+    sd = getattr(_local, "vae_sd", None) or {}
+    conv = next((c for c in ("conv1.conv.weight", "conv1.weight") if f"encoder.down.0.block.0.{c}" in sd), None)
+    if conv is None:
         return kwargs
     stages = sorted({int(m.group(1)) for k in sd if (m := re.match(r"encoder\.down\.(\d+)\.", k))})
     blocks = {int(m.group(1)) for k in sd if (m := re.match(r"encoder\.down\.0\.block\.(\d+)\.", k))}
-    channels = [sd[f"encoder.down.{i}.block.0.conv1.weight"].shape[0] for i in stages]
+    channels = [sd[f"encoder.down.{i}.block.0.{conv}"].shape[0] for i in stages]
     return {**kwargs, "block_out_channels": channels, "num_res_blocks": max(blocks) + 1}
 
 
