@@ -247,8 +247,13 @@ def make_esrgan(spec: Spec, size: str, seed: int) -> dict[str, Any]:
 
 HY15_TINY = {"hidden_size": 128, "num_heads": 1, "depth": 1, "depth_single_blocks": 1}  # 128 per head: 1 head
 HY15_FULL = {"hidden_size": 2048, "num_heads": 16, "depth": 54, "depth_single_blocks": 0}  # 8.33 B, as published
-QWEN_TINY = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 4, "num_attention_heads": 1,
-             "num_key_value_heads": 1}  # fmt: skip - 4 layers: the TE reads layer -3; vocab stays (ComfyUI's tokenizer)
+QWEN_TINY = {
+    "hidden_size": 8,
+    "intermediate_size": 16,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 1,
+    "num_key_value_heads": 1,
+}  # fmt: skip - 4 layers: the TE reads layer -3; vocab stays (ComfyUI's tokenizer)
 QWEN_VISION_TINY = {"hidden_size": 80, "intermediate_size": 16, "num_heads": 1, "num_layers": 1}  # 80 per head
 BYT5_TINY = {"d_model": 16, "d_kv": 8, "num_heads": 2, "d_ff": 16, "num_layers": 1}  # vocab 1510 stays
 BYT5_FULL_MAPPER = {"in_dim": 1472, "out_dim": 2048, "hidden_dim": 2048}  # what HunyuanVideo builds in source
@@ -312,7 +317,10 @@ def make_qwen25vl(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
         model = llama.Qwen25_7BVLI(QWEN_TINY if tiny else {}, torch.bfloat16, "meta", ops)
         if tiny:  # ComfyUI builds the vision tower at its fixed width 1280; the test pack, at the file's
             model.visual = qwen_vl.Qwen2VLVisionTransformer(
-                **QWEN_VISION_TINY, output_hidden_size=QWEN_TINY["hidden_size"], device="meta", dtype=torch.bfloat16,
+                **QWEN_VISION_TINY,
+                output_hidden_size=QWEN_TINY["hidden_size"],
+                device="meta",
+                dtype=torch.bfloat16,
                 ops=ops,
             )
     state = _fill(model.state_dict(), seed, dtype=torch.bfloat16)
