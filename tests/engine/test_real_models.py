@@ -53,7 +53,15 @@ def test_tiny_models_have_the_real_layouts(tiny_models: tuple[Path, dict[str, An
         lora = detected[f"wan2.2_i2v_lightx2v_4steps_lora_v1_{noise}_noise.safetensors"]
         _, changed, _, total, _ = lora.split()
         assert changed == total and int(total) >= 20, lora
-    assert sum(e["size"] for e in manifest.values()) < 50e6
+    for kind in ("t2v", "i2v"):  # 65 input channels (32 noise + 32 image + 1 mask), SigLIP-wide vision input
+        assert detected[f"hunyuanvideo1.5_720p_{kind}_fp16.safetensors"] == "HunyuanVideo15/HunyuanVideo15"
+    for name in ("qwen_2.5_vl_7b_fp8_scaled.safetensors", "byt5_small_glyphxl_fp16.safetensors"):
+        assert detected[name] == "QwenImageTEModel_ cond width 8 byt5 width (16,)"  # a quoted word ran byT5
+    assert detected["hunyuanvideo15_vae_fp16.safetensors"].startswith("comfy.ldm.hunyuan_video.vae_refiner.Decoder")
+    assert detected["hunyuanvideo15_vae_fp16.safetensors"].endswith("latent (1, 32, 2, 2, 2)")  # 5 frames: 1 + 4
+    assert detected["sigclip_vision_patch14_384.safetensors"] == "ClipVisionModel 384px hidden (1, 729, 1152)"
+    # ~76 MB: HunyuanVideo 1.5 adds ~46 MB, most of it widths ComfyUI fixes at 1152 (SigLIP 384, 2 layers: 24 MB)
+    assert sum(e["size"] for e in manifest.values()) < 80e6
     declared = {f"{m.folder}/{m.file}" for name in REAL_WORKFLOWS for m in declaration(name).models}
     assert declared <= set(manifest)  # a file for every model a real workflow declares
     again = make_tiny_models(tmp_path / "again")  # deterministic: same seed, same bytes
@@ -94,6 +102,7 @@ def picture(path: Path, colour: tuple[int, int, int]) -> Path:
 
 SEGMENT = {"prompt": "a paper boat", "seed": 3, "width": 128, "height": 96, "frames": 9, "fps": 16.0,
            "out_width": 256, "out_height": 192}  # fmt: skip
+HY_PROMPT = 'a paper boat with a sail saying "vidfarm"'
 REAL_WORKFLOWS = {
     "wan22_14b_keyframe": ({"prompt": "a paper boat", "seed": 1, "width": 128, "height": 96}, (), "image"),
     "wan22_14b_keyframe_edit": ({"prompt": "the boat at dusk", "width": 128, "height": 96}, ("image",), "image"),
@@ -103,6 +112,11 @@ REAL_WORKFLOWS = {
     "wan22_14b_flf": (SEGMENT, ("start_image", "end_image"), "video"),
     "wan22_5b_t2v": ({"prompt": "a kite", "width": 128, "height": 96, "frames": 9}, (), "video"),
     "wan22_5b_i2v": ({"prompt": "a kite", "width": 128, "height": 96, "frames": 9}, ("image",), "video"),
+    # HunyuanVideo 1.5: a quoted word in the prompt also runs the byT5 glyph encoder and the DiT's byT5 mapper
+    "hunyuan15_keyframe": ({"prompt": HY_PROMPT, "seed": 1, "width": 128, "height": 96}, (), "image"),
+    "hunyuan15_t2v": ({"prompt": HY_PROMPT, "width": 128, "height": 96, "frames": 9}, (), "video"),
+    "hunyuan15_i2v": ({"prompt": HY_PROMPT, "width": 128, "height": 96, "frames": 9}, ("image",), "video"),
+    "hunyuan15_seg_i2v": ({**SEGMENT, "prompt": HY_PROMPT, "drop_first": 1, "keep": 4}, ("image",), "video"),
 }
 
 

@@ -28,7 +28,7 @@ from vidfarm.models_fetch import models_for
 from vidfarm.recipe import load_recipes
 
 pytestmark = pytest.mark.engine
-RECIPES = ("wan22_14b_4step", "wan22_5b")
+RECIPES = ("wan22_14b_4step", "wan22_5b", "hunyuan15")
 WORKFLOW_NAMES = sorted({w for r in RECIPES for w in load_recipes()[r].workflows.values()})
 
 
@@ -125,3 +125,17 @@ def test_photo_to_video_on_the_wan22_5b_recipe_by_chain(
     report = summary["report"]
     assert report["recipe"] == "wan22_5b" and summary["segments"] == 3
     assert not any(t.startswith("key-") for t in report["tasks"])  # a chain from the photo renders no keyframes
+
+
+def test_text_to_video_on_the_hunyuan15_recipe_by_chain(
+    comfy_server: LocalComfy, fetched_workers: list[dict[str, str]], tmp_path: Path
+) -> None:
+    summary = run_notebook(tmp_path, prompt='a paper boat with a sail saying "vidfarm"', seconds=1.0, fps=16,
+                           width=256, height=144, strategy="chain", recipe="hunyuan15", segment_frames=9,
+                           render_height=96, head_url=comfy_server.url,
+                           workers=json.dumps(fetched_workers))  # fmt: skip
+    assert (summary["width"], summary["height"], summary["fps"], summary["frames"]) == (256, 144, 16.0, 16)
+    report = summary["report"]
+    assert report["recipe"] == "hunyuan15" and summary["segments"] == 2
+    assert sorted(t for t in report["tasks"] if t.startswith("key-")) == ["key-0"]  # the chain's first frame
+    assert probe(Path(summary["video"])).frames == 16

@@ -54,16 +54,18 @@ def test_recipes_render_at_their_native_size_in_the_final_aspect() -> None:
     assert RECIPES["wan22_5b"].gen_size(2560, 1440) == (1280, 704)  # the 5B's VAE needs multiples of 32
     assert RECIPES["wan22_14b_4step"].gen_size(256, 144, render_height=96) == (176, 96)  # drafts and tests
     assert RECIPES["wan22_5b"].gen_size(1440, 2560, render_height=512) == (288, 512)
+    assert RECIPES["hunyuan15"].gen_size(2560, 1440) == (1280, 720)
 
 
 def test_what_each_recipe_can_do() -> None:
     assert RECIPES["wan22_14b_4step"].strategies == ("keyframes", "chain", "shots")
     assert RECIPES["wan22_5b"].strategies == ("chain", "shots")  # the 5B has no first-last-frame mode
+    assert RECIPES["hunyuan15"].strategies == ("chain", "shots")  # nor has HunyuanVideo 1.5
     assert [name for name, r in RECIPES.items() if r.model_free] == ["standin"]
 
 
 def test_unknown_recipe_and_impossible_strategy() -> None:
-    with pytest.raises(WorkflowError, match="known recipes: standin"):
+    with pytest.raises(WorkflowError, match="known recipes: hunyuan15, standin"):
         find_recipe(WORKFLOWS / "recipes.toml", "sora")
     no_flf = RECIPES["standin"].__class__(
         "x", "x", 17, 0, 0, {"keyframe": "standin_keyframe", "i2v": "standin_seg_i2v"}

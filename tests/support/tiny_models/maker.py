@@ -31,7 +31,7 @@ DEVICE = "cpu"  # where random values are drawn (--device): full-size files are 
 class Spec:
     folder: str
     file: str
-    kind: str  # wan | vae21 | vae22 | umt5 | lora | esrgan
+    kind: str  # wan | vae21 | vae22 | umt5 | lora | esrgan | hunyuan15 | vae_hy15 | qwen25vl | byt5 | siglip
     options: dict[str, Any]
 
 
@@ -62,6 +62,13 @@ SPECS = [
         {"in_dim": 36, "model": "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"},
     ),
     Spec("upscale_models", "RealESRGAN_x4plus.pth", "esrgan", {}),
+    # HunyuanVideo 1.5 (Comfy-Org/HunyuanVideo_1.5_repackaged, Comfy-Org/sigclip_vision_384)
+    Spec("diffusion_models", "hunyuanvideo1.5_720p_t2v_fp16.safetensors", "hunyuan15", {}),
+    Spec("diffusion_models", "hunyuanvideo1.5_720p_i2v_fp16.safetensors", "hunyuan15", {}),
+    Spec("vae", "hunyuanvideo15_vae_fp16.safetensors", "vae_hy15", {}),
+    Spec("text_encoders", "qwen_2.5_vl_7b_fp8_scaled.safetensors", "qwen25vl", {"fp8": True}),
+    Spec("text_encoders", "byt5_small_glyphxl_fp16.safetensors", "byt5", {}),
+    Spec("clip_vision", "sigclip_vision_patch14_384.safetensors", "siglip", {}),
 ]
 
 
@@ -238,7 +245,119 @@ def make_esrgan(spec: Spec, size: str, seed: int) -> dict[str, Any]:
     return {"params_ema": state}
 
 
-MAKERS = {"wan": make_wan, "vae21": make_vae, "vae22": make_vae, "umt5": make_umt5, "lora": make_lora}
+HY15_TINY = {"hidden_size": 128, "num_heads": 1, "depth": 1, "depth_single_blocks": 1}  # 128 per head: 1 head
+HY15_FULL = {"hidden_size": 2048, "num_heads": 16, "depth": 54, "depth_single_blocks": 0}  # 8.33 B, as published
+QWEN_TINY = {
+    "hidden_size": 8,
+    "intermediate_size": 16,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 1,
+    "num_key_value_heads": 1,
+}  # fmt: skip - 4 layers: the TE reads layer -3; vocab stays (ComfyUI's tokenizer)
+QWEN_VISION_TINY = {"hidden_size": 80, "intermediate_size": 16, "num_heads": 1, "num_layers": 1}  # 80 per head
+BYT5_TINY = {"d_model": 16, "d_kv": 8, "num_heads": 2, "d_ff": 16, "num_layers": 1}  # vocab 1510 stays
+BYT5_FULL_MAPPER = {"in_dim": 1472, "out_dim": 2048, "hidden_dim": 2048}  # what HunyuanVideo builds in source
+SIGLIP_TINY = {"intermediate_size": 16, "num_hidden_layers": 2}  # width 1152 and 729 positions stay (detection)
+HY15_VAE_TINY = {"block_out_channels": [16, 16, 16, 16, 64], "num_res_blocks": 1}  # ends at 2 * z channels
+HY15_VAE_FULL = {"block_out_channels": [128, 256, 512, 1024, 1024], "num_res_blocks": 2}
+
+
+def make_hunyuan15(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """HunyuanVideo 1.5 720p t2v/i2v: ComfyUI's HunyuanVideo with the config model_detection.py derives for 1.5
+    (1152-wide vision input, byT5 mapper, cond-type embedding, 65 input channels: 32 noise + 32 image + 1 mask, as
+    model_base.HunyuanVideo15.concat_cond expects of both files; t2v gets zeros there)."""
+    import comfy.ldm.hunyuan_video.model as hy
+    import comfy.ops
+
+    ops = comfy.ops.disable_weight_init
+    tiny = size == "tiny"
+    config = {
+        **(HY15_TINY if tiny else HY15_FULL),
+        "in_channels": 65, "out_channels": 32, "vec_in_dim": None, "context_in_dim": 8 if tiny else 3584,
+        "mlp_ratio": 4.0, "axes_dim": [16, 56, 56], "theta": 256, "patch_size": [1, 1, 1], "qkv_bias": True,
+        "guidance_embed": False, "byt5": False, "meanflow": False, "use_cond_type_embedding": True,
+        "vision_in_dim": 1152,
+    }  # fmt: skip
+    with torch.device("meta"):
+        model = hy.HunyuanVideo(image_model="hunyuan_video", operations=ops, **config)
+        # ComfyUI builds the byT5 mapper at byT5-small's fixed width (1472); tiny, at the tiny byT5's (the test
+        # pack builds it at the file's size, as for the other sizes ComfyUI fixes).
+        mapper = {"in_dim": BYT5_TINY["d_model"], "out_dim": 64, "hidden_dim": 64} if tiny else BYT5_FULL_MAPPER
+        model.byt5_in = hy.ByT5Mapper(**mapper, out_dim1=config["hidden_size"], use_res=False, operations=ops)
+    return _fill(model.state_dict(), seed, dtype=torch.float16)
+
+
+def make_vae_hy15(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """The HunyuanVideo 1.5 VAE as comfy/sd.py builds it (`decoder.conv_in.conv.weight` with 32 latent channels:
+    causal 3D convs, 16x spatial, 4x temporal with the first frame alone)."""
+    import comfy.ldm.models.autoencoder
+
+    dims = HY15_VAE_TINY if size == "tiny" else HY15_VAE_FULL
+    ddconfig = {"in_channels": 3, "out_channels": 3, "ffactor_spatial": 16, "ffactor_temporal": 4, "z_channels": 32,
+                "downsample_match_channel": True, "upsample_match_channel": True, **dims}  # fmt: skip
+    target = "comfy.ldm.hunyuan_video.vae_refiner."
+    with torch.device("meta"):
+        model = comfy.ldm.models.autoencoder.AutoencodingEngine(
+            regularizer_config={"target": "comfy.ldm.models.autoencoder.EmptyRegularizer"},
+            encoder_config={"target": target + "Encoder", "params": ddconfig},
+            decoder_config={"target": target + "Decoder", "params": ddconfig},
+        )
+    return _fill(model.state_dict(), seed, dtype=torch.float16)
+
+
+def make_qwen25vl(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """Qwen2.5-VL-7B as ComfyUI's Qwen25_7BVLI (language model + vision tower), fp8 scaled like the real file."""
+    import comfy.ops
+    import comfy.text_encoders.llama as llama
+    import comfy.text_encoders.qwen_vl as qwen_vl
+
+    tiny = size == "tiny"
+    ops = comfy.ops.disable_weight_init
+    with torch.device("meta"):
+        model = llama.Qwen25_7BVLI(QWEN_TINY if tiny else {}, torch.bfloat16, "meta", ops)
+        if tiny:  # ComfyUI builds the vision tower at its fixed width 1280; the test pack, at the file's
+            model.visual = qwen_vl.Qwen2VLVisionTransformer(
+                **QWEN_VISION_TINY,
+                output_hidden_size=QWEN_TINY["hidden_size"],
+                device="meta",
+                dtype=torch.bfloat16,
+                ops=ops,
+            )
+    state = _fill(model.state_dict(), seed, dtype=torch.bfloat16)
+    return _to_fp8_scaled(state, _linear_weights(model))
+
+
+def make_byt5(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """byT5-small glyph (ComfyUI's T5 from byt5_config_small_glyph.json), smaller when tiny."""
+    import comfy.ops
+    import comfy.text_encoders.t5
+
+    config_path = Path(comfy.text_encoders.t5.__file__).with_name("byt5_config_small_glyph.json")
+    config = json.loads(config_path.read_text())
+    if size == "tiny":
+        config.update(BYT5_TINY)
+    with torch.device("meta"):
+        model = comfy.text_encoders.t5.T5(config, torch.float16, "meta", comfy.ops.disable_weight_init)
+    return _fill(model.state_dict(), seed, dtype=torch.float16)
+
+
+def make_siglip(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """SigLIP so400m patch14 384 (ComfyUI's CLIPVisionModelProjection from clip_vision_siglip_384.json)."""
+    import comfy.clip_model
+    import comfy.ops
+
+    config_path = Path(comfy.clip_model.__file__).with_name("clip_vision_siglip_384.json")
+    config = json.loads(config_path.read_text())
+    if size == "tiny":
+        config.update(SIGLIP_TINY)
+    with torch.device("meta"):
+        model = comfy.clip_model.CLIPVisionModelProjection(config, torch.float16, "meta", comfy.ops.disable_weight_init)
+    return _fill(model.state_dict(), seed, dtype=torch.float16)
+
+
+MAKERS = {"wan": make_wan, "vae21": make_vae, "vae22": make_vae, "umt5": make_umt5, "lora": make_lora,
+          "hunyuan15": make_hunyuan15, "vae_hy15": make_vae_hy15, "qwen25vl": make_qwen25vl, "byt5": make_byt5,
+          "siglip": make_siglip}  # fmt: skip
 
 
 def write(spec: Spec, out_dir: Path, size: str, seed: int) -> Path:
@@ -262,6 +381,8 @@ def check(spec: Spec, path: Path) -> str:
     sys.path.insert(0, str(Path(__file__).with_name("comfy_nodes")))
     import vidfarm_tiny_models  # noqa: F401 - installs the hooks
 
+    if spec.kind in HY15_CHECKS:
+        return HY15_CHECKS[spec.kind](spec, path)
     if spec.folder == "diffusion_models":
         model = comfy.sd.load_diffusion_model(str(path))
         return type(model.model).__name__ + "/" + type(model.model.model_config).__name__
@@ -277,6 +398,43 @@ def check(spec: Spec, path: Path) -> str:
     from spandrel import ModelLoader
 
     return type(ModelLoader().load_from_file(str(path)).model).__name__
+
+
+def _check_hy15_text_encoders(spec: Spec, path: Path) -> str:
+    """DualCLIPLoader's load: Qwen2.5-VL + byT5 as clip type hunyuan_video_15; a quoted word runs byT5 too."""
+    import comfy.sd
+
+    qwen = path.with_name("qwen_2.5_vl_7b_fp8_scaled.safetensors")
+    byt5 = path.with_name("byt5_small_glyphxl_fp16.safetensors")
+    if not (qwen.exists() and byt5.exists()):
+        return "needs both text encoders"
+    clip = comfy.sd.load_clip([str(qwen), str(byt5)], clip_type=comfy.sd.CLIPType.HUNYUAN_VIDEO_15)
+    cond = clip.encode_from_tokens_scheduled(clip.tokenize('a paper boat named "vidfarm"'))[0]
+    byt5_cond = cond[1].get("conditioning_byt5small")
+    byt5_shape = None if byt5_cond is None else tuple(byt5_cond.shape[-1:])
+    return f"{type(clip.cond_stage_model).__name__} cond width {cond[0].shape[-1]} byt5 width {byt5_shape}"
+
+
+def _check_siglip(spec: Spec, path: Path) -> str:
+    import comfy.clip_vision
+
+    vision = comfy.clip_vision.load(str(path))
+    out = vision.encode_image(torch.rand(1, 64, 64, 3))
+    return f"ClipVisionModel {vision.image_size}px hidden {tuple(out.last_hidden_state.shape)}"
+
+
+def _check_vae_hy15(spec: Spec, path: Path) -> str:
+    import comfy.sd
+    import comfy.utils
+
+    vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(str(path)))
+    latent = vae.encode(torch.rand(5, 32, 32, 3))
+    comfy_class = next(c for c in type(vae.first_stage_model.decoder).__mro__ if c.__module__.startswith("comfy."))
+    return f"{comfy_class.__module__}.{comfy_class.__name__} latent {tuple(latent.shape)}"
+
+
+HY15_CHECKS = {"qwen25vl": _check_hy15_text_encoders, "byt5": _check_hy15_text_encoders, "siglip": _check_siglip,
+               "vae_hy15": _check_vae_hy15}  # fmt: skip
 
 
 def _check_lora(spec: Spec, path: Path) -> str:
@@ -318,8 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     specs = [s for s in SPECS if args.only is None or s.file in args.only]
     manifest: dict[str, dict[str, Any]] = {}
-    for spec in specs:
-        path = write(spec, Path(args.out), args.size, args.seed)
+    paths = [(spec, write(spec, Path(args.out), args.size, args.seed)) for spec in specs]
+    for spec, path in paths:  # checks after writing: a pair (DualCLIPLoader) loads together
         entry: dict[str, Any] = {"size": path.stat().st_size, "sha256": _sha256(path)}
         if args.check:
             entry["detected"] = check(spec, path)
