@@ -65,7 +65,7 @@ class VidfarmColorMatch(io.ComfyNode):
                     tooltip="1 = the reference's statistics exactly; 0 = off (the frames pass through).",
                 ),
             ],
-            outputs=[io.Image.Output("images", tooltip="The matched frames.")],
+            outputs=[io.Image.Output("matched", tooltip="The matched frames.")],
         )
 
     @classmethod

@@ -150,7 +150,7 @@ class VidfarmStandInEdit(io.ComfyNode):
                     "model adds a little each time; 0 for keyframes.",
                 ),
             ],
-            outputs=[io.Image.Output("image", tooltip="The re-rendered picture.")],
+            outputs=[io.Image.Output("edited", tooltip="The re-rendered picture.")],
         )
 
     @classmethod

@@ -24,6 +24,7 @@ from vidfarm.errors import VidfarmError
 
 STRATEGIES = ("keyframes", "chain", "shots")
 DERIVED_SOURCES = ("image_edit", "derived")
+KEYFRAME_MODES = ("derived", "independent")  # keyframes 1..N from keyframe 0 (decision 0070), or each from text
 
 
 class PlanError(VidfarmError):
