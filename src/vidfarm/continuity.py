@@ -3,8 +3,9 @@
 Two figures, each between two pictures scaled to the same small size (`MEASURE_WIDTH`):
 - `histogram_distance`: colour — total-variation distance of the per-channel histograms (`BINS` bins), 0 = the
   same colours in the same amounts, 1 = no colour in common. It ignores where things are.
-- `structural_similarity`: layout — SSIM of the luminance over 8x8 blocks, 1 = the same picture, about 0 = unrelated
-  pictures. It ignores small colour shifts.
+- `structural_similarity`: layout — SSIM's structure term (the correlation of the luminance maps) over the whole
+  picture scaled to `LAYOUT_WIDTH` pixels wide: where light and dark things are, not fine texture. 1 = the same
+  layout, about 0 = unrelated pictures; brightness and contrast changes do not move it (the histogram sees those).
 
 `measure` takes them between the frames either side of every seam (last frame of segment i, first frame of segment
 i+1), between keyframe 0 and every later keyframe, and between keyframe 0 and each seam frame (`drift`: how far the
@@ -24,8 +25,8 @@ from vidfarm.errors import OutputInvalid
 
 BINS = 32
 MEASURE_WIDTH = 256
-BLOCK = 8
-_C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+LAYOUT_WIDTH = 32
+_FLAT = 1e-6
 
 
 def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,21 +39,23 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
     return total / 3
 
 
-def _blocks(luma: np.ndarray) -> np.ndarray:
-    height, width = (luma.shape[0] // BLOCK) * BLOCK, (luma.shape[1] // BLOCK) * BLOCK
-    cut = luma[:height, :width]
-    return cut.reshape(height // BLOCK, BLOCK, width // BLOCK, BLOCK).swapaxes(1, 2).reshape(-1, BLOCK * BLOCK)
+def _coarse(luma: np.ndarray) -> np.ndarray:
+    """Box-average by the whole factor that brings the width nearest LAYOUT_WIDTH."""
+    factor = max(1, luma.shape[1] // LAYOUT_WIDTH)
+    height, width = max(1, luma.shape[0] // factor) * factor, (luma.shape[1] // factor) * factor
+    return luma[:height, :width].reshape(height // factor, factor, width // factor, factor).mean(axis=(1, 3))
 
 
 def structural_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of the luminance over non-overlapping 8x8 blocks (same-size [H, W, 3] arrays, 0..255)."""
+    """SSIM's structure term over the whole picture: the correlation of the two luminance maps at LAYOUT_WIDTH."""
     weights = np.array([0.299, 0.587, 0.114])
-    x, y = _blocks(a.astype(np.float64) @ weights), _blocks(b.astype(np.float64) @ weights)
-    mx, my = x.mean(axis=1), y.mean(axis=1)
-    vx, vy = x.var(axis=1), y.var(axis=1)
-    cov = ((x - mx[:, None]) * (y - my[:, None])).mean(axis=1)
-    ssim = ((2 * mx * my + _C1) * (2 * cov + _C2)) / ((mx**2 + my**2 + _C1) * (vx + vy + _C2))
-    return float(ssim.mean())
+    x = _coarse(a.astype(np.float64) @ weights).ravel()
+    y = _coarse(b.astype(np.float64) @ weights).ravel()
+    x, y = x - x.mean(), y - y.mean()
+    spread = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    if spread < _FLAT:
+        return 1.0 if (x * x).sum() < _FLAT and (y * y).sum() < _FLAT else 0.0
+    return float((x * y).sum() / spread)
 
 
 def _small(picture: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -61,7 +64,7 @@ def _small(picture: Image.Image, size: tuple[int, int]) -> np.ndarray:
 
 def measure_size(width: int, height: int) -> tuple[int, int]:
     scale = min(1.0, MEASURE_WIDTH / width)
-    return max(BLOCK, round(width * scale)), max(BLOCK, round(height * scale))
+    return max(LAYOUT_WIDTH, round(width * scale)), max(1, round(height * scale))
 
 
 def end_frames(video: Path) -> tuple[Image.Image, Image.Image]:
