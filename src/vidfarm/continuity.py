@@ -93,9 +93,7 @@ def measure(segments: list[Path], keyframes: list[Path]) -> dict[str, Any]:
         before, after = _small(ends[i][1], size), _small(ends[i + 1][0], size)
         seams.append({"seam": i, **compare(before, after), "drift": round(histogram_distance(anchor, before), 4)})
     keys = [{"key": j, **compare(anchor, _small(Image.open(p), size))} for j, p in enumerate(keyframes) if j]
-    summary = summarise(seams, keys)
-    summary["end_drift"] = round(histogram_distance(anchor, _small(ends[-1][1], size)), 4)
-    return {"seams": seams, "keyframes": keys, "summary": summary}
+    return {"seams": seams, "keyframes": keys, "summary": summarise(seams, keys)}
 
 
 def summarise(seams: list[dict[str, float]], keys: list[dict[str, float]]) -> dict[str, float]:
