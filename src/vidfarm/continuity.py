@@ -43,7 +43,9 @@ def _coarse(luma: np.ndarray) -> np.ndarray:
     """Box-average by the whole factor that brings the width nearest LAYOUT_WIDTH."""
     factor = max(1, luma.shape[1] // LAYOUT_WIDTH)
     height, width = max(1, luma.shape[0] // factor) * factor, (luma.shape[1] // factor) * factor
-    return luma[:height, :width].reshape(height // factor, factor, width // factor, factor).mean(axis=(1, 3))
+    blocks: np.ndarray = luma[:height, :width].reshape(height // factor, factor, width // factor, factor)
+    coarse: np.ndarray = blocks.mean(axis=(1, 3))
+    return coarse
 
 
 def structural_similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -106,3 +108,20 @@ def summarise(seams: list[dict[str, float]], keys: list[dict[str, float]]) -> di
         summary["key_histogram_mean"] = round(sum(k["histogram"] for k in keys) / len(keys), 4)
         summary["key_ssim_mean"] = round(sum(k["ssim"] for k in keys) / len(keys), 4)
     return summary
+
+
+def describe(figures: dict[str, Any] | None) -> str:
+    """The continuity figures as a person reads them (the notebook prints this)."""
+    if not figures:
+        return "continuity: not measured"
+    lines = ["continuity (histogram: 0 = same colours; ssim: 1 = same layout; docs/long-video.md):"]
+    for seam in figures["seams"]:
+        lines.append(
+            f"  seam {seam['seam']:>2}: histogram {seam['histogram']:.3f}  ssim {seam['ssim']:.3f}  "
+            f"drift from key 0 {seam['drift']:.3f}"
+        )
+    for key in figures["keyframes"]:
+        lines.append(f"  key 0 -> key {key['key']:>2}: histogram {key['histogram']:.3f}  ssim {key['ssim']:.3f}")
+    summary = ", ".join(f"{name} {value:.3f}" for name, value in figures["summary"].items())
+    lines.append(f"  summary: {summary}")
+    return "\n".join(lines)
