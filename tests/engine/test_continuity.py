@@ -20,7 +20,9 @@ def continuity(head: LocalComfy, dest: Path, pool: list[LocalComfy], **values: A
     result = run_long_video(head, dest, width=320, height=180, fps=8, workers=pool_json(pool), **values)
     report = json.loads(outputs(result)["report.json"].path.read_text())
     figures: dict[str, Any] = report["continuity"]
-    print(dest.name, json.dumps(figures["summary"]), [s["drift"] for s in figures["seams"]])  # the numbers, for the note (pytest -s)
+    print(
+        dest.name, json.dumps(figures["summary"]), [s["drift"] for s in figures["seams"]]
+    )  # the numbers, for the note (pytest -s)
     return figures
 
 

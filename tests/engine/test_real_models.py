@@ -97,10 +97,10 @@ SEGMENT = {"prompt": "a paper boat", "seed": 3, "width": 128, "height": 96, "fra
 REAL_WORKFLOWS = {
     "wan22_14b_keyframe": ({"prompt": "a paper boat", "seed": 1, "width": 128, "height": 96}, (), "image"),
     "wan22_14b_keyframe_edit": ({"prompt": "the boat at dusk", "width": 128, "height": 96}, ("image",), "image"),
-    "wan22_14b_i2v_4step": (SEGMENT, ("image",), "video"),
-    "wan22_14b_i2v": ({**SEGMENT, "drop_first": 1, "keep": 4}, ("image",), "video"),
-    "wan22_14b_flf_4step": (SEGMENT, ("start_image", "end_image"), "video"),
-    "wan22_14b_flf": (SEGMENT, ("start_image", "end_image"), "video"),
+    "wan22_14b_i2v_4step": (SEGMENT, ("image", "reference"), "video"),
+    "wan22_14b_i2v": ({**SEGMENT, "drop_first": 1, "keep": 4}, ("image", "reference"), "video"),
+    "wan22_14b_flf_4step": (SEGMENT, ("start_image", "end_image", "reference"), "video"),
+    "wan22_14b_flf": (SEGMENT, ("start_image", "end_image", "reference"), "video"),
     "wan22_5b_t2v": ({"prompt": "a kite", "width": 128, "height": 96, "frames": 9}, (), "video"),
     "wan22_5b_i2v": ({"prompt": "a kite", "width": 128, "height": 96, "frames": 9}, ("image",), "video"),
 }
