@@ -4,8 +4,9 @@ the new one (keyframe 0 first, keyframes 1..N derived from it, decision 0070), a
 The real Dispatcher drives simulated ComfyUI workers (benchmarks/sim_worker.py) whose keyframe and segment times
 come from ../shared/reference/video.md (§5 configs B and C), scaled so one minute of GPU time is one second here,
 with a deterministic +-10 % host variance. A keyframe edit is charged a whole keyframe (conservative: the Wan edit
-runs 8 of 20 steps). Lower bound = max(longest path of the task DAG, total work / workers), both from the duration
-of every task as the simulated worker runs it (the graph the dispatcher sends, filled with the task's values).
+runs 8 of 20 steps). Lower bound = max(longest path of the task DAG, total work / workers, packing: ceil(segments /
+workers) indivisible segments after the earliest their inputs can be ready), all from the duration of every task as
+the simulated worker runs it (the graph the dispatcher sends, filled with the task's values).
 
     .venv/bin/python benchmarks/makespan.py
 """
@@ -87,6 +88,17 @@ def longest_path(tasks: list[Task], seconds: dict[str, float]) -> float:
     return max(finish.values())
 
 
+def packing_bound(tasks: list[Task], seconds: dict[str, float], workers: int) -> float:
+    """Segments are indivisible: some worker runs ceil(segments / workers) of them one after another, and none can
+    start before the earliest a segment's inputs can be ready (e.g. 8 segments on 6 workers take two rounds)."""
+    keys = {t.id: t for t in tasks if t.id.startswith("key")}
+    ready = {i: seconds[i] + max((seconds[d] for d in t.deps), default=0.0) for i, t in keys.items()}
+    segments = [t for t in tasks if t.id.startswith("seg")]
+    earliest = min(max((ready[d] for d in t.deps if d in ready), default=0.0) for t in segments)
+    rounds = -(-len(segments) // workers)
+    return earliest + rounds * min(seconds[t.id] for t in segments)
+
+
 def run(
     workers: int, keyframe: float, segment: float, frames: int, folder: Path, *, derived: bool = True
 ) -> dict[str, float]:
@@ -111,7 +123,7 @@ def run(
         for server in servers:
             server.stop()
     seconds = task_seconds(tasks, durations_for(keyframe, segment))
-    bound = max(longest_path(tasks, seconds), sum(seconds.values()) / workers)
+    bound = max(longest_path(tasks, seconds), sum(seconds.values()) / workers, packing_bound(tasks, seconds, workers))
     keys = sum(1 for t in tasks if t.id.startswith("key"))
     return {"makespan": makespan, "bound": bound, "segments": len(tasks) - keys, "keyframes": keys}
 
