@@ -19,8 +19,9 @@ if importlib.util.find_spec("vidfarm") is None:  # not installed: the developmen
 
 from comfy_api.latest import ComfyExtension, io  # noqa: E402
 
+from .continuity_nodes import VidfarmColorMatch  # noqa: E402
 from .scheduler_nodes import VidfarmJoin, VidfarmPlan, VidfarmSegmentScheduler, VidfarmWorkerPool  # noqa: E402
-from .standin_nodes import VidfarmStandInFirstLast, VidfarmStandInVideo  # noqa: E402
+from .standin_nodes import VidfarmStandInEdit, VidfarmStandInFirstLast, VidfarmStandInVideo  # noqa: E402
 from .upscale_nodes import VidfarmTiledUpscale  # noqa: E402
 from .vr_nodes import VidfarmSaveVR, VidfarmStereoFromDepth, VidfarmSyntheticDepthScene, VidfarmVRProjection  # noqa: E402
 
@@ -30,6 +31,8 @@ class VidfarmExtension(ComfyExtension):
         return [
             VidfarmStandInVideo,
             VidfarmStandInFirstLast,
+            VidfarmStandInEdit,
+            VidfarmColorMatch,
             VidfarmPlan,
             VidfarmWorkerPool,
             VidfarmSegmentScheduler,

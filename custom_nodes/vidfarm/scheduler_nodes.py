@@ -28,7 +28,7 @@ from vidfarm.dispatch import Dispatcher, Worker
 from vidfarm.job_options import default_recipe
 from vidfarm.local_comfy import LocalComfy
 from vidfarm.long_video import dispatch_report, finish_job, render_segments
-from vidfarm.plan import STRATEGIES, Plan, make_plan, with_photo
+from vidfarm.plan import KEYFRAME_MODES, STRATEGIES, Plan, make_plan, with_photo
 from vidfarm.recipe import find_recipe, load_recipes
 from vidfarm.workflow.declaration import find_declaration
 
@@ -88,6 +88,23 @@ class VidfarmPlan(io.ComfyNode):
                     max=257,
                     tooltip="Frames per segment (4n+1); 0 = the recipe's native length.",
                 ),
+                io.Combo.Input(
+                    "keyframes",
+                    options=list(KEYFRAME_MODES),
+                    default="derived",
+                    optional=True,
+                    tooltip="derived: keyframes 1..N are re-rendered from keyframe 0 (one subject, one world); "
+                    "independent: each keyframe from the prompt alone (the old way, for comparison).",
+                ),
+                io.Float.Input(
+                    "color_match",
+                    default=1.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.05,
+                    optional=True,
+                    tooltip="How strongly every segment's colours are held to keyframe 0 (0 = off).",
+                ),
             ],
             outputs=[PlanType.Output("plan", tooltip="The segment plan.")],
         )
@@ -104,6 +121,8 @@ class VidfarmPlan(io.ComfyNode):
         recipe: str,
         segment_frames: int,
         render_height: int = 0,
+        keyframes: str = "derived",
+        color_match: float = 1.0,
     ) -> io.NodeOutput:
         chosen = find_recipe(RECIPES, recipe)
         plan = make_plan(
@@ -114,8 +133,10 @@ class VidfarmPlan(io.ComfyNode):
             height=height,
             strategy=strategy,
             segment_frames=segment_frames or chosen.segment_frames,
+            derived_keys=keyframes == "derived",
         )
-        return io.NodeOutput({"plan": plan.to_json(), "recipe": recipe, "render_height": render_height})
+        options = {"render_height": render_height, "color_match": color_match}
+        return io.NodeOutput({"plan": plan.to_json(), "recipe": recipe, **options})
 
 
 _LOCAL_WORKERS: dict[int, list[LocalComfy]] = {}
@@ -236,8 +257,8 @@ class VidfarmSegmentScheduler(io.ComfyNode):
             hang_timeout=pool["hang_timeout"],
         )
         outcome: dict[str, Any] = {}
-        render = int(plan.get("render_height", 0))
-        thread = threading.Thread(target=_run_into, args=(outcome, dispatcher, the_plan, recipe, seed, photo, render))
+        options = {"render_height": int(plan.get("render_height", 0)), "color_match": float(plan.get("color_match", 1))}
+        thread = threading.Thread(target=_run_into, args=(outcome, dispatcher, the_plan, recipe, seed, photo, options))
         thread.start()
         bar = comfy.utils.ProgressBar(1000)
         while thread.is_alive():  # progress and cancel from this (the execution) thread
@@ -255,8 +276,14 @@ class VidfarmSegmentScheduler(io.ComfyNode):
             "recipe": recipe.name,
             **dispatch_report(dispatcher),
         }
+        rendered = outcome["rendered"]
         return io.NodeOutput(
-            {"segments": [str(p) for p in outcome["segments"]], "report": report, "job_dir": str(job_dir)}
+            {
+                "segments": [str(p) for p in rendered.segments],
+                "keyframes": [str(p) for p in rendered.keyframes],
+                "report": report,
+                "job_dir": str(job_dir),
+            }
         )
 
 
@@ -267,12 +294,10 @@ def _run_into(
     recipe: Any,
     seed: int,
     photo: Path | None,
-    render_height: int,
+    options: dict[str, Any],
 ) -> None:
     try:
-        outcome["segments"] = render_segments(
-            dispatcher, plan, recipe, seed=seed, photo=photo, render_height=render_height
-        )
+        outcome["rendered"] = render_segments(dispatcher, plan, recipe, seed=seed, photo=photo, **options)
     except Exception as exc:  # handed to the execution thread, which raises it for ComfyUI to report
         outcome["error"] = exc
 
@@ -311,6 +336,7 @@ class VidfarmJoin(io.ComfyNode):
             target,
             report=dict(segments["report"]),
             crossfade_frames=crossfade_frames,
+            keyframes=[Path(p) for p in segments.get("keyframes", [])],
         )
         sub = str(Path(subfolder) / target.name)
         saved = [

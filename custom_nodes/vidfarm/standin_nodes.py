@@ -19,13 +19,20 @@ def _prompt_palette(prompt: str) -> torch.Tensor:
 
 
 def render_standin(prompt: str, seed: int, width: int, height: int, frames: int) -> torch.Tensor:
-    """[frames, height, width, 3] floats in 0..1: a gradient, drifting stripes and a moving disk."""
-    palette = _prompt_palette(prompt)
+    """[frames, height, width, 3] floats in 0..1: a gradient, drifting stripes and a moving disk.
+
+    Like a real model, the seed matters as much as the prompt: it chooses most of the palette (the prompt only tints
+    it), the gradient's direction, the stripes and where the disk is, so two seeds give two unrelated pictures.
+    """
     gen = torch.Generator().manual_seed(seed)
-    angle, phase, speed = (torch.rand(3, generator=gen) * torch.tensor([math.pi, 2 * math.pi, 0.08]) + 0.02).tolist()
+    palette = 0.3 * _prompt_palette(prompt) + 0.7 * torch.rand(2, 3, generator=gen)
+    angle, phase, speed, tilt = (
+        torch.rand(4, generator=gen) * torch.tensor([math.pi, 2 * math.pi, 0.08, 2 * math.pi]) + 0.02
+    ).tolist()
     ys = torch.linspace(0, 1, height).view(height, 1, 1)
     xs = torch.linspace(0, 1, width).view(1, width, 1)
-    base = palette[0] * (1 - ys) + palette[1] * ys  # [H, 1, 3]
+    ramp = ((xs - 0.5) * math.cos(tilt) + (ys - 0.5) * math.sin(tilt)) / 1.42 + 0.5  # [H, W, 1], seed's direction
+    base = palette[0] * (1 - ramp) + palette[1] * ramp  # [H, W, 3]
     out = torch.empty(frames, height, width, 3)
     for t in range(frames):
         wave = torch.sin(
@@ -81,6 +88,76 @@ class VidfarmStandInVideo(io.ComfyNode):
     @classmethod
     def execute(cls, prompt: str, seed: int, width: int, height: int, frames: int) -> io.NodeOutput:
         return io.NodeOutput(render_standin(prompt, seed, width, height, frames))
+
+
+def move_picture(image: torch.Tensor, seed: int) -> torch.Tensor:
+    """[1, H, W, 3] panned (up to 12 %) and zoomed (up to 12 %) by amounts the seed chooses: a new framing of the
+    same picture, with its palette and layout."""
+    gen = torch.Generator().manual_seed(seed)
+    dx, dy, zoom = (
+        torch.rand(3, generator=gen) * torch.tensor([0.24, 0.24, 0.12]) - torch.tensor([0.12, 0.12, 0])
+    ).tolist()
+    theta = torch.tensor([[[1 / (1 + zoom), 0.0, dx], [0.0, 1 / (1 + zoom), dy]]], dtype=image.dtype)
+    grid = torch.nn.functional.affine_grid(theta, [1, 3, image.shape[1], image.shape[2]], align_corners=False)
+    moved = torch.nn.functional.grid_sample(
+        image.movedim(-1, 1), grid, mode="bilinear", padding_mode="reflection", align_corners=False
+    )
+    return moved.movedim(1, -1)
+
+
+def burn(image: torch.Tensor, amount: float) -> torch.Tensor:
+    """The burn-out of an image-to-video extension: more contrast and a warmer cast, by amount."""
+    warm = torch.tensor([0.5, 0.0, -0.5], dtype=image.dtype) * amount
+    return ((image - 0.5) * (1 + amount) + 0.5 + warm).clamp(0, 1)
+
+
+def edit_standin(
+    image: torch.Tensor, prompt: str, seed: int, width: int, height: int, denoise: float, drift: float
+) -> torch.Tensor:
+    """A partial-denoise re-render stand-in: the picture moved, with a little (denoise x 0.3) of a fresh render."""
+    moved = move_picture(_fit(image, width, height), seed)
+    fresh = render_standin(prompt, seed, width, height, 1)
+    share = 0.3 * denoise
+    return burn(moved * (1 - share) + fresh * share, drift)
+
+
+class VidfarmStandInEdit(io.ComfyNode):
+    """An image-edit / partial-denoise stand-in: keeps its reference's palette and layout while moving it."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VidfarmStandInEdit",
+            display_name="Stand-in keyframe edit (model-free)",
+            category="vidfarm/testing",
+            description="Model-free stand-in for a partial-denoise re-render of a picture: the picture panned and "
+            "zoomed by the seed, with a little of the prompt's fresh render mixed in; palette and layout carry "
+            "through.",
+            inputs=[
+                io.Image.Input("image", tooltip="The picture to re-render (its first image): keyframe 0 or the photo."),
+                io.String.Input("prompt", multiline=True, default="", tooltip="Tints the fresh part a little."),
+                io.Int.Input("seed", default=0, min=0, max=2**63 - 1, tooltip="Chooses the pan and zoom."),
+                io.Int.Input("width", default=512, min=16, max=8192, step=2, tooltip="Width in pixels."),
+                io.Int.Input("height", default=288, min=16, max=8192, step=2, tooltip="Height in pixels."),
+                io.Float.Input("denoise", default=0.4, min=0.0, max=1.0, step=0.05, tooltip="How much is re-rendered."),
+                io.Float.Input(
+                    "drift",
+                    default=0.0,
+                    min=0.0,
+                    max=0.5,
+                    step=0.01,
+                    tooltip="Burn-out to add (contrast and warmth), as an image-to-video extension of a real "
+                    "model adds a little each time; 0 for keyframes.",
+                ),
+            ],
+            outputs=[io.Image.Output("edited", tooltip="The re-rendered picture.")],
+        )
+
+    @classmethod
+    def execute(
+        cls, image: torch.Tensor, prompt: str, seed: int, width: int, height: int, denoise: float, drift: float
+    ) -> io.NodeOutput:
+        return io.NodeOutput(edit_standin(image, prompt, seed, width, height, denoise, drift))
 
 
 def _fit(image: torch.Tensor, width: int, height: int) -> torch.Tensor:

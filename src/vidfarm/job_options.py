@@ -17,7 +17,7 @@ from vidfarm.workflow.declaration import Declaration, find_declaration
 
 PIPELINE = "long_video"
 CHECKED = ("seconds", "fps", "width", "height", "strategy", "recipe", "seed", "segment_frames", "render_height",
-           "crossfade_frames")  # fmt: skip
+           "crossfade_frames", "keyframes", "color_match")  # fmt: skip
 
 
 def pipeline_declaration(workflows_dir: Path = RECIPES_PATH.parent) -> Declaration:

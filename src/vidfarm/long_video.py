@@ -11,60 +11,81 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy import Progress
+from vidfarm.continuity import measure
 from vidfarm.dispatch import Dispatcher, Task, TaskResult
 from vidfarm.media import probe
 from vidfarm.media_join import join_segments, make_preview, make_thumbnail
-from vidfarm.plan import Plan
+from vidfarm.plan import Keyframe, Plan, SegmentSpec
 from vidfarm.recipe import Recipe
 
 KEYFRAME_UNITS = 0.25  # a keyframe is one image: a small share of a segment's work
 
 
-def build_tasks(plan: Plan, recipe: Recipe, *, seed: int, photo: bool, render_height: int = 0) -> list[Task]:
-    """Keyframe tasks, then segment tasks wired to the keyframes (or, in a chain, to the previous segment)."""
+def build_tasks(
+    plan: Plan, recipe: Recipe, *, seed: int, photo: bool, render_height: int = 0, color_match: float = 1.0
+) -> list[Task]:
+    """Keyframe 0, the keyframes derived from it, then segment tasks wired to their keyframes (or, in a chain, to
+    the previous segment) and to the colour reference (`color_reference`)."""
     recipe.check(plan)
-    width, height = recipe.gen_size(plan.width, plan.height, render_height=render_height)
-    tasks: list[Task] = []
-    for key in plan.keyframes:
-        if key.source == "image" and photo:
-            continue  # the user's photo is keyframe 0 as it is: a given result, not a task
-        values = {"prompt": key.prompt, "seed": seed + key.index, "width": width, "height": height}
-        edit = {"image": ("photo", "image")} if key.source == "image_edit" else {}
-        role = "keyframe_edit" if edit else "keyframe"
-        tasks.append(Task(f"key-{key.index}", recipe.workflow_for(role), values, edit, KEYFRAME_UNITS))
-    for segment in plan.segments:
-        values = {
-            "prompt": segment.prompt,
-            "seed": seed + 1000 + segment.index,
-            "width": width,
-            "height": height,
-            "frames": segment.render_frames,
-            "fps": float(plan.fps),
-            "drop_first": segment.drop_first,
-            "keep": segment.keep,
-            "out_width": plan.width,
-            "out_height": plan.height,
+    size = recipe.gen_size(plan.width, plan.height, render_height=render_height)
+    keys = [
+        _keyframe_task(key, recipe, seed, size, photo)
+        for key in plan.keyframes
+        if not (key.source == "image" and photo)
+    ]
+    segments = [_segment_task(plan, s, recipe, seed, size, photo, color_match) for s in plan.segments]
+    return keys + segments
+
+
+def _keyframe_task(key: Keyframe, recipe: Recipe, seed: int, size: tuple[int, int], photo: bool) -> Task:
+    values = {"prompt": key.prompt, "seed": seed + key.index, "width": size[0], "height": size[1]}
+    if key.from_key0 and "keyframe_edit" in recipe.workflows:  # without one (wan22_5b): an independent render
+        return Task(f"key-{key.index}", recipe.workflow_for("keyframe_edit"), values,
+                    {"image": (_key_task(0, photo), "image")}, KEYFRAME_UNITS)  # fmt: skip
+    return Task(f"key-{key.index}", recipe.workflow_for("keyframe"), values, {}, KEYFRAME_UNITS)
+
+
+def color_reference(plan: Plan, segment: SegmentSpec) -> int:
+    """The keyframe a segment's colours are held to: keyframe 0 (one world), or for shots the shot's own keyframe
+    (a cut may change the light on purpose; its own keyframe still stops the burn-out)."""
+    return (segment.start_key or 0) if plan.strategy == "shots" else 0
+
+
+def _segment_task(
+    plan: Plan,
+    segment: SegmentSpec,
+    recipe: Recipe,
+    seed: int,
+    size: tuple[int, int],
+    photo: bool,
+    color_match: float,
+) -> Task:
+    values = {
+        "prompt": segment.prompt,
+        "seed": seed + 1000 + segment.index,
+        "width": size[0],
+        "height": size[1],
+        "frames": segment.render_frames,
+        "fps": float(plan.fps),
+        "drop_first": segment.drop_first,
+        "keep": segment.keep,
+        "out_width": plan.width,
+        "out_height": plan.height,
+        "color_match": color_match,
+    }
+    inputs: dict[str, tuple[str, str]]
+    if segment.kind == "flf":
+        inputs = {
+            "start_image": (_key_task(segment.start_key, photo), "image"),
+            "end_image": (_key_task(segment.end_key, photo), "image"),
         }
-        inputs: dict[str, tuple[str, str]]
-        if segment.kind == "flf":
-            inputs = {
-                "start_image": (_key_task(segment.start_key, photo), "image"),
-                "end_image": (_key_task(segment.end_key, photo), "image"),
-            }
-        elif segment.after is not None:
-            inputs = {"image": (f"seg-{segment.after}", "last_frame")}
-        else:
-            inputs = {"image": (_key_task(segment.start_key, photo), "image")}
-        tasks.append(
-            Task(
-                f"seg-{segment.index}",
-                recipe.workflow_for(segment.kind),
-                values,
-                inputs,
-                segment.keep / max(1, plan.segments[0].keep),
-            )
-        )
-    return tasks
+    elif segment.after is not None:
+        inputs = {"image": (f"seg-{segment.after}", "last_frame")}
+    else:
+        inputs = {"image": (_key_task(segment.start_key, photo), "image")}
+    inputs["reference"] = (_key_task(color_reference(plan, segment), photo), "image")
+    units = segment.keep / max(1, plan.segments[0].keep)
+    return Task(f"seg-{segment.index}", recipe.workflow_for(segment.kind), values, inputs, units)
 
 
 def _key_task(index: int | None, photo: bool) -> str:
@@ -79,18 +100,44 @@ class JobFiles:
     report: Path
 
 
+@dataclass(frozen=True)
+class Rendered:
+    segments: list[Path]  # in order
+    keyframes: list[Path]  # keyframes[0] is the colour anchor (the photo, or key 0)
+
+
 def render_segments(
-    dispatcher: Dispatcher, plan: Plan, recipe: Recipe, *, seed: int, photo: Path | None, render_height: int = 0
-) -> list[Path]:
+    dispatcher: Dispatcher,
+    plan: Plan,
+    recipe: Recipe,
+    *,
+    seed: int,
+    photo: Path | None,
+    render_height: int = 0,
+    color_match: float = 1.0,
+) -> Rendered:
     given = {"photo": TaskResult({"image": photo}, reused=True)} if photo else {}
-    tasks = build_tasks(plan, recipe, seed=seed, photo=photo is not None, render_height=render_height)
+    tasks = build_tasks(
+        plan, recipe, seed=seed, photo=photo is not None, render_height=render_height, color_match=color_match
+    )
     results = dispatcher.run(tasks, given)
-    return [results[f"seg-{s.index}"].files["video"] for s in plan.segments]
+    keys = [results[_key_task(k.index, photo is not None)].files["image"] for k in plan.keyframes]
+    return Rendered([results[f"seg-{s.index}"].files["video"] for s in plan.segments], keys)
 
 
-def finish_job(segments: list[Path], out_dir: Path, *, report: dict[str, Any], crossfade_frames: int = 0) -> JobFiles:
-    """Join (stream copy when the segments match), then the preview, the thumbnail and the report."""
+def finish_job(
+    segments: list[Path],
+    out_dir: Path,
+    *,
+    report: dict[str, Any],
+    crossfade_frames: int = 0,
+    keyframes: list[Path] | None = None,
+) -> JobFiles:
+    """Join (stream copy when the segments match), then the preview, the thumbnail and the report (with the
+    continuity figures when the keyframes are given; keyframes[0] is the anchor)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if keyframes:
+        report["continuity"] = measure(segments, keyframes)
     video = out_dir / "video.mp4"
     report["join"] = join_segments(segments, video, crossfade_frames=crossfade_frames)
     info = probe(video)

@@ -7,6 +7,10 @@ Strategies (ARCHITECTURE §2):
 - chain: segment i starts from the last frame of segment i-1 (image-to-video): serial, best motion continuity.
 - shots: independent cuts, one keyframe + image-to-video segment per shot, all in parallel.
 
+Keyframe 0 comes from the prompt (or is the user's photo); every later keyframe is derived from keyframe 0 by the
+recipe's keyframe_edit workflow (decision 0070), so one subject and one world carry through: key 0 -> keys 1..N
+(in parallel) -> segments (in parallel). `derived_keys=False` gives the old independent keyframes (for comparison).
+
 Video models render 4n+1 frames (Wan, LTX); every segment renders the same length, and the last one is trimmed.
 """
 
@@ -19,6 +23,8 @@ from dataclasses import asdict, dataclass, replace
 from vidfarm.errors import VidfarmError
 
 STRATEGIES = ("keyframes", "chain", "shots")
+DERIVED_SOURCES = ("image_edit", "derived")
+KEYFRAME_MODES = ("derived", "independent")  # keyframes 1..N from keyframe 0 (decision 0070), or each from text
 
 
 class PlanError(VidfarmError):
@@ -29,7 +35,14 @@ class PlanError(VidfarmError):
 class Keyframe:
     index: int
     prompt: str
-    source: str  # "text" (text-to-image) | "image" (the user's photo as is) | "image_edit" (derived from the photo)
+    # "text" (text-to-image) | "image" (the user's photo as is) | "image_edit" (derived from the photo) |
+    # "derived" (derived from keyframe 0, itself rendered from text)
+    source: str
+
+    @property
+    def from_key0(self) -> bool:
+        """Made from keyframe 0 (the photo or the text render) by the recipe's keyframe_edit workflow."""
+        return self.source in DERIVED_SOURCES
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ def make_plan(
     segment_frames: int = 81,
     frame_step: int = 4,
     from_image: bool = False,
+    derived_keys: bool = True,
 ) -> Plan:
     if strategy not in STRATEGIES:
         raise PlanError(f"strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
@@ -109,7 +123,8 @@ def make_plan(
     total = max(2, round(seconds * fps))
     prompts = shot_prompts(prompt)
     if strategy == "shots":
-        return _shots_plan(prompts, total, fps, width, height, segment_frames, frame_step, from_image)
+        plan = _shots_plan(prompts, total, fps, width, height, segment_frames, frame_step)
+        return _with_sources(plan, from_image, derived_keys)
     count = math.ceil((total - 1) / (segment_frames - 1))
     length = _segment_length(total - 1, count, segment_frames, frame_step)
     segments = []
@@ -131,14 +146,20 @@ def make_plan(
             )
         )
     key_count = count + 1 if strategy == "keyframes" else 1
-    keyframes = tuple(_keyframe(j, segments[min(j, count - 1)].prompt, from_image) for j in range(key_count))
-    return Plan(strategy, fps, width, height, total, keyframes, tuple(segments))
+    keyframes = tuple(Keyframe(j, segments[min(j, count - 1)].prompt, "text") for j in range(key_count))
+    plan = Plan(strategy, fps, width, height, total, keyframes, tuple(segments))
+    return _with_sources(plan, from_image, derived_keys)
 
 
-def _keyframe(index: int, prompt: str, from_image: bool) -> Keyframe:
-    if not from_image:
-        return Keyframe(index, prompt, "text")
-    return Keyframe(index, prompt, "image" if index == 0 else "image_edit")
+def _source(index: int, from_image: bool, derived_keys: bool) -> str:
+    if from_image:
+        return "image" if index == 0 else "image_edit"
+    return "derived" if derived_keys and index > 0 else "text"
+
+
+def _with_sources(plan: Plan, from_image: bool, derived_keys: bool) -> Plan:
+    keys = tuple(replace(k, source=_source(k.index, from_image, derived_keys)) for k in plan.keyframes)
+    return replace(plan, keyframes=keys)
 
 
 def _shots_plan(
@@ -149,7 +170,6 @@ def _shots_plan(
     height: int,
     segment_frames: int,
     frame_step: int,
-    from_image: bool,
 ) -> Plan:
     count = max(len(prompts), math.ceil(total / segment_frames))
     length = _segment_length(total - count, count, segment_frames, frame_step)
@@ -169,7 +189,7 @@ def _shots_plan(
             )
         )
         start += keep
-    keyframes = tuple(_keyframe(i, s.prompt, from_image) for i, s in enumerate(segments))
+    keyframes = tuple(Keyframe(i, s.prompt, "text") for i, s in enumerate(segments))
     return Plan("shots", fps, width, height, total, keyframes, tuple(segments))
 
 
@@ -185,4 +205,4 @@ def boundary_frames(plan: Plan) -> list[int]:
 
 def with_photo(plan: Plan) -> Plan:
     """The same plan for image-to-video: the user's photo is keyframe 0, the others are derived from it."""
-    return replace(plan, keyframes=tuple(_keyframe(k.index, k.prompt, True) for k in plan.keyframes))
+    return _with_sources(plan, True, True)

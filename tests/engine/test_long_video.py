@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from tests.conftest import WORKFLOWS, declaration, pool_json
+from vidfarm.color_match import match_frames
 from vidfarm.comfy import ComfyClient, PromptRun, RunResult
 from vidfarm.local_comfy import LocalComfy
 from vidfarm.plan import boundary_frames, make_plan
@@ -71,10 +72,14 @@ def test_thirty_seconds_at_2560x1440_with_exact_seams(
     assert len(seams) == len(plan.segments) - 1
     cache = comfy_server.base_dir / "output" / "vidfarm" / "jobs" / "test-30s" / "cache"
     checked = seams[:3]
+    [anchor_file] = cache.glob("key-0-*.image.png")  # every segment's colours are held to keyframe 0
+    anchor = np.asarray(Image.open(anchor_file).convert("RGB"), np.float32)
     decoded = frames_at(files["video.mp4"].path, {i for s in checked for i in (s, s + 1, s - 4)})
     for n, seam in enumerate(checked, start=1):
         [key_file] = cache.glob(f"key-{n}-*.image.png")
-        key = np.asarray(Image.open(key_file).convert("RGB").resize((2560, 1440), Image.LANCZOS), np.float32)
+        raw = np.asarray(Image.open(key_file).convert("RGB"), np.float32)[None] / 255
+        held = (match_frames(raw, anchor / 255)[0] * 255).round().astype(np.uint8)  # as the segment's colour step
+        key = np.asarray(Image.fromarray(held).resize((2560, 1440), Image.LANCZOS), np.float32)
         at_seam = np.abs(decoded[seam] - key).mean()
         after_seam = np.abs(decoded[seam + 1] - key).mean()
         inside = np.abs(decoded[seam - 4] - key).mean()

@@ -106,17 +106,23 @@ HY_PROMPT = 'a paper boat with a sail saying "vidfarm"'
 REAL_WORKFLOWS = {
     "wan22_14b_keyframe": ({"prompt": "a paper boat", "seed": 1, "width": 128, "height": 96}, (), "image"),
     "wan22_14b_keyframe_edit": ({"prompt": "the boat at dusk", "width": 128, "height": 96}, ("image",), "image"),
-    "wan22_14b_i2v_4step": (SEGMENT, ("image",), "video"),
-    "wan22_14b_i2v": ({**SEGMENT, "drop_first": 1, "keep": 4}, ("image",), "video"),
-    "wan22_14b_flf_4step": (SEGMENT, ("start_image", "end_image"), "video"),
-    "wan22_14b_flf": (SEGMENT, ("start_image", "end_image"), "video"),
+    "wan22_14b_i2v_4step": (SEGMENT, ("image", "reference"), "video"),
+    "wan22_14b_i2v": ({**SEGMENT, "drop_first": 1, "keep": 4}, ("image", "reference"), "video"),
+    "wan22_14b_flf_4step": (SEGMENT, ("start_image", "end_image", "reference"), "video"),
+    "wan22_14b_flf": (SEGMENT, ("start_image", "end_image", "reference"), "video"),
     "wan22_5b_t2v": ({"prompt": "a kite", "width": 128, "height": 96, "frames": 9}, (), "video"),
     "wan22_5b_i2v": ({"prompt": "a kite", "width": 128, "height": 96, "frames": 9}, ("image",), "video"),
+    "wan22_5b_keyframe": ({"prompt": "a kite", "seed": 1, "width": 128, "height": 96}, (), "image"),
+    "wan22_5b_seg_i2v": ({**SEGMENT, "drop_first": 1, "keep": 4}, ("image", "reference"), "video"),
     # HunyuanVideo 1.5: a quoted word in the prompt also runs the byT5 glyph encoder and the DiT's byT5 mapper
     "hunyuan15_keyframe": ({"prompt": HY_PROMPT, "seed": 1, "width": 128, "height": 96}, (), "image"),
     "hunyuan15_t2v": ({"prompt": HY_PROMPT, "width": 128, "height": 96, "frames": 9}, (), "video"),
     "hunyuan15_i2v": ({"prompt": HY_PROMPT, "width": 128, "height": 96, "frames": 9}, ("image",), "video"),
-    "hunyuan15_seg_i2v": ({**SEGMENT, "prompt": HY_PROMPT, "drop_first": 1, "keep": 4}, ("image",), "video"),
+    "hunyuan15_seg_i2v": (
+        {**SEGMENT, "prompt": HY_PROMPT, "drop_first": 1, "keep": 4},
+        ("image", "reference"),
+        "video",
+    ),
 }
 
 
