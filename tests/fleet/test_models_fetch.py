@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import WORKFLOWS
 from tests.fakes.hf_hub import FakeHub
 from vidfarm.errors import ModelFetchError
-from vidfarm.models_fetch import fetch_models, main
+from vidfarm.models_fetch import apply_manifest, fetch_models, main, models_for
+from vidfarm.recipe import load_recipes
 from vidfarm.workflow.declaration import ModelFile
 
 VAE = os.urandom(300_000)
@@ -107,3 +109,26 @@ def test_cli_reads_the_workflow_declarations(
     assert "downloaded: vae/vae.safetensors" in capsys.readouterr().out
     assert main(["nope", "--models-dir", str(tmp_path / "m"), "--workflows-dir", str(wf)]) == 1
     assert "no workflow named 'nope'" in capsys.readouterr().err
+
+
+def test_a_real_recipe_counts_every_model_against_the_disk(hub: FakeHub, tmp_path: Path) -> None:
+    """The 14B files have no pinned size: their approx_size still counts, so a 50 GB disk fails before any byte."""
+    models = models_for(load_recipes()["wan22_14b_4step"].workflows.values(), WORKFLOWS)
+    assert all(m.disk_bytes > 0 for m in models)  # nothing counts as 0
+    with pytest.raises(ModelFetchError, match=r"not enough disk space .* 65\.\d GB to download") as refused:
+        fetch_models(models, tmp_path / "models", endpoint=hub.url, free_bytes=lambda _: 50 * 10**9)
+    assert "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors (14.3 GB)" in str(refused.value)
+    assert hub.log == []  # refused before the first request
+
+
+def test_a_manifest_replaces_declared_sizes_hashes_and_sources(tmp_path: Path) -> None:
+    declared = [ModelFile("vae", "a.safetensors", repo="org/x", path="a.safetensors", approx_size=10**9),
+                ModelFile("vae", "b.safetensors", repo="org/x", path="b.safetensors", size=5)]  # fmt: skip
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"vae/a.safetensors": {"size": 7, "sha256": "' + "0" * 64 + '", "url": "http://h/a"}}')
+    a, b = apply_manifest(declared, manifest)
+    assert (a.size, a.approx_size, a.pinned, a.url, a.repo) == (7, 0, True, "http://h/a", "")
+    assert b == declared[1]  # a file the manifest does not name keeps its declaration
+    manifest.write_text("{not json")
+    with pytest.raises(ModelFetchError, match="manifest .* cannot be read"):
+        apply_manifest(declared, manifest)
