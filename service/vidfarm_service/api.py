@@ -32,6 +32,8 @@ class JobCreate(BaseModel):
     strategy: str | None = None
     recipe: str | None = None
     seed: int | None = None
+    keyframes: str | None = None  # derived (from keyframe 0: one subject) | independent
+    color_match: float | None = None  # 0..1: how strongly segments are held to keyframe 0's colours
 
 
 class LinkPublic(BaseModel):

@@ -22,7 +22,7 @@ RESOLUTIONS = {  # the phone's choice of aspect / resolution
     "9:16": (720, 1280),
     "1:1": (960, 960),
 }
-CHOOSABLE = ("seconds", "width", "height", "fps", "strategy", "recipe", "seed")
+CHOOSABLE = ("seconds", "width", "height", "fps", "strategy", "recipe", "seed", "keyframes", "color_match")
 
 
 @dataclass(frozen=True)

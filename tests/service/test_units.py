@@ -59,9 +59,14 @@ def test_requests_are_checked(tmp_path: Path) -> None:
         job_parameters("a", options={"strategy": "magic"}, defaults=DEFAULTS, limits=LIMITS)
     for bad, message in [({"fps": 0}, "fps: 0 is below the minimum 1"), ({"seed": -1}, "seed: -1 is below"),
                          ({"recipe": "wan22_5bb"}, "no recipe named 'wan22_5bb'"),
-                         ({"recipe": "wan22_5b", "strategy": "keyframes"}, "choose chain or shots")]:  # fmt: skip
+                         ({"recipe": "wan22_5b", "strategy": "keyframes"}, "choose chain or shots"),
+                         ({"keyframes": "random"}, "keyframes: 'random' is not one of"),
+                         ({"color_match": 2}, "color_match: 2.0 is above the maximum 1")]:  # fmt: skip
         with pytest.raises(JobRefused, match=message):  # checked before any process starts
             job_parameters("a", options=bad, defaults=DEFAULTS, limits=LIMITS)
+    chosen = job_parameters("a", options={"keyframes": "independent", "color_match": "0.5"}, defaults=DEFAULTS,
+                            limits=LIMITS)  # fmt: skip
+    assert (chosen["keyframes"], chosen["color_match"]) == ("independent", 0.5)  # in their declared types
     with pytest.raises(JobRefused, match="empty"):
         job_parameters("   ", options={}, defaults=DEFAULTS, limits=LIMITS)
     text = tmp_path / "photo.png"
