@@ -120,17 +120,24 @@ def _linear_weights(module: torch.nn.Module, *, skip: tuple[str, ...] = ()) -> s
     }
 
 
-def make_wan(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+def _wan_skeleton(spec: Spec, size: str) -> torch.nn.Module:
+    """ComfyUI's own WanModel on the meta device, at the spec's (tiny or published) dimensions."""
     import comfy.ldm.wan.model
     import comfy.ops
 
     dims = WAN_TINY if size == "tiny" else (WAN_5B if spec.options.get("five_b") else WAN_14B)
-    in_dim = spec.options["in_dim"]
-    out_dim = spec.options.get("out_dim", 16)
     with torch.device("meta"):
-        model = comfy.ldm.wan.model.WanModel(
-            model_type="t2v", in_dim=in_dim, out_dim=out_dim, operations=comfy.ops.disable_weight_init, **dims
+        return comfy.ldm.wan.model.WanModel(
+            model_type="t2v",
+            in_dim=spec.options["in_dim"],
+            out_dim=spec.options.get("out_dim", 16),
+            operations=comfy.ops.disable_weight_init,
+            **dims,
         )
+
+
+def make_wan(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    model = _wan_skeleton(spec, size)
     dtype = torch.float16 if spec.options.get("five_b") else torch.bfloat16
     state = _fill(model.state_dict(), seed, dtype=dtype)
     if spec.options.get("fp8"):
@@ -203,14 +210,7 @@ def make_umt5(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
 
 def make_lora(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
     """The lightx2v layout: lora_up/lora_down/alpha on every linear of the blocks, diff_b on their biases."""
-    import comfy.ldm.wan.model
-    import comfy.ops
-
-    dims = WAN_TINY if size == "tiny" else WAN_14B
-    with torch.device("meta"):
-        model = comfy.ldm.wan.model.WanModel(
-            model_type="t2v", in_dim=spec.options["in_dim"], operations=comfy.ops.disable_weight_init, **dims
-        )
+    model = _wan_skeleton(spec, size)  # the LoRA's own spec names the expert's in_dim (no five_b: 14B dims)
     rank = 4 if size == "tiny" else 64
     shapes = {name: tensor.shape for name, tensor in model.state_dict().items()}
     out: dict[str, torch.Tensor] = {}
