@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from vidfarm.comfy import ComfyClient, PromptRun
-from vidfarm.local_comfy import REPO, LocalComfy
+from vidfarm.comfy.local import REPO, LocalComfy
 from vidfarm.workflow.declaration import find_declaration
 from vidfarm.workflow.graph import with_unique_outputs
 

@@ -14,13 +14,17 @@ download at the speeds in docs/../reference/video.md and gpu-clouds.md) against 
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
+from vidfarm.comfy.local import REPO
 from vidfarm.fleet.autoscaler import FleetPolicy
 from vidfarm.fleet.budget import Budget
 from vidfarm.fleet.provider import ManualClock, Offer
-from vidfarm.fleet.simulated import SimulatedProvider, bursty_day, simulate_day
-from vidfarm.local_comfy import REPO
 from vidfarm.workflow.declaration import find_declaration
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test-only simulated parts live in tests/support
+from tests.support.fleet_sim import SimulatedProvider, bursty_day, simulate_day  # noqa: E402
 
 OFFERS = [Offer(1, "RTX 4090", 0.45, 24, 0.99, 2000, 12.8), Offer(2, "RTX 4090", 0.52, 24, 0.99, 2000, 12.8)]
 IMAGE_GB = 12.0  # worker image (CUDA torch runtime + ComfyUI), within the reference's 10-15 GB

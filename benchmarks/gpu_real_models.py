@@ -83,7 +83,7 @@ def comfy_folder(args: argparse.Namespace, work: Path) -> Path:
         return Path(args.comfy)
     if args.bundle:
         return gpu_bundle.unpack(args.bundle, work)
-    from vidfarm.local_comfy import default_install_dir
+    from vidfarm.comfy.local import default_install_dir
 
     return Path(default_install_dir()) / "comfyui"
 
@@ -197,7 +197,7 @@ def loaded_distributions() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.prepare:
-        from vidfarm.local_comfy import default_install_dir
+        from vidfarm.comfy.local import default_install_dir
 
         sizes = gpu_bundle.prepare(args.prepare, Path(args.comfy or default_install_dir() / "comfyui"))
         for name, size in sizes.items():

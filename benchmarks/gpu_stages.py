@@ -318,7 +318,7 @@ def mark(bench: Bench, group: str, note: str) -> None:
 
 def packs(*, dry_run: bool) -> list[Path]:
     """The node pack; the test-only tiny-model pack in a dry run (tiny umt5 and 2.2 VAE); any named by the env."""
-    from vidfarm.local_comfy import extra_node_packs
+    from vidfarm.comfy.local import extra_node_packs
 
     chosen = [NODE_PACK, *extra_node_packs()]
     if dry_run and TINY_PACK.resolve() not in {p.resolve() for p in chosen}:

@@ -29,12 +29,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sim_worker import SimulatedWorker, serve  # noqa: E402
 
-from vidfarm.dispatch import Dispatcher, Task, Worker  # noqa: E402
-from vidfarm.local_comfy import REPO  # noqa: E402
-from vidfarm.long_video import build_tasks  # noqa: E402
-from vidfarm.plan import make_plan  # noqa: E402
-from vidfarm.recipe import find_recipe  # noqa: E402
+from vidfarm.comfy.local import REPO  # noqa: E402
+from vidfarm.render.dispatch import Dispatcher, Task, Worker  # noqa: E402
+from vidfarm.render.long_video import build_tasks  # noqa: E402
+from vidfarm.render.plan import make_plan  # noqa: E402
 from vidfarm.workflow.declaration import find_declaration  # noqa: E402
+from vidfarm.workflow.recipe import find_recipe  # noqa: E402
 
 SCALE = 60.0  # one minute of GPU time = one second
 # GPU seconds per task, warm workers (video.md §5): keyframe image; segment = generate + upscale + encode.

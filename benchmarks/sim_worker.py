@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from vidfarm.token_proxy import ProxyThread
+from vidfarm.worker.token_proxy import ProxyThread
 
 Durations = Callable[[dict[str, Any]], float]
 

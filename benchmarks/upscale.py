@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +25,10 @@ import numpy as np
 from PIL import Image
 
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.random_upscale_model import make_random_compact
+from vidfarm.comfy.local import LocalComfy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test-only simulated parts live in tests/support
+from tests.support.random_upscale_model import make_random_compact  # noqa: E402
 
 Graph = dict[str, dict[str, Any]]
 SRC, DST = (1280, 720), (2560, 1440)

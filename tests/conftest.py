@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from vidfarm.comfy import ComfyClient
-from vidfarm.local_comfy import LocalComfy, default_install_dir
+from vidfarm.comfy.local import LocalComfy, default_install_dir
 from vidfarm.workflow.declaration import Declaration, find_declaration
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Colour held across seams: every frame of a segment matched to one reference picture, on the worker.
 
-Thin over `vidfarm.color_match` (the coefficients); here only the torch that applies them, a chunk of frames at a
+Thin over `vidfarm.render.color_match` (the coefficients); here only the torch that applies them, a chunk of frames at a
 time so an 81-frame 720p batch never needs more than a few copies of one chunk.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from vidfarm.color_match import RGB_TO_YCC, YCC_TO_RGB, frame_transfer
+from vidfarm.render.color_match import RGB_TO_YCC, YCC_TO_RGB, frame_transfer
 
 CHUNK = 16
 

@@ -24,13 +24,13 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
-from vidfarm.dispatch import Dispatcher, Worker
-from vidfarm.job_options import default_recipe
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.long_video import dispatch_report, finish_job, render_segments
-from vidfarm.plan import KEYFRAME_MODES, STRATEGIES, Plan, make_plan, with_photo
-from vidfarm.recipe import find_recipe, load_recipes
+from vidfarm.comfy.local import LocalComfy
+from vidfarm.jobs.options import default_recipe
+from vidfarm.render.dispatch import Dispatcher, Worker
+from vidfarm.render.long_video import dispatch_report, finish_job, render_segments
+from vidfarm.render.plan import KEYFRAME_MODES, STRATEGIES, Plan, make_plan, with_photo
 from vidfarm.workflow.declaration import find_declaration
+from vidfarm.workflow.recipe import find_recipe, load_recipes
 
 # The checkout's workflows/ (this folder is linked from it), or the copy scripts/install-worker puts beside ComfyUI.
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"

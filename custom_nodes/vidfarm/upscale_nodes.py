@@ -1,6 +1,6 @@
 """Tiled upscaling of video frames to an exact target size (2560x1440 by default), with or without a model.
 
-The plan (crop/pad geometry, tile grid, feather weights, memory budget) comes from the core's `vidfarm.tiling`;
+The plan (crop/pad geometry, tile grid, feather weights, memory budget) comes from the core's `vidfarm.media.tiling`;
 this module only runs it with torch. Per step of a few frames: cut the source region, run each tile through the
 upscale model (the same grid for every frame), blend the tiles with feathered weights into one model-scale picture,
 resize that once with Lanczos to the placed size and write it into the preallocated output.
@@ -19,7 +19,7 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
-from vidfarm.tiling import (
+from vidfarm.media.tiling import (
     ASPECT_MODES,
     Box,
     FrameGeometry,

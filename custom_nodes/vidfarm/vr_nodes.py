@@ -2,7 +2,7 @@
 
     frames + depth ─ VidfarmStereoFromDepth ─ left, right ─ VidfarmVRProjection ─ frames, vr_format ─ VidfarmSaveVR
 The geometry is in vr_geometry.py (torch); formats, metadata and the MP4 box writer are in the core
-(vidfarm.vr_format, vidfarm.spherical). VidfarmSyntheticDepthScene makes frames with known depth for tests.
+(vidfarm.media.vr_format, vidfarm.media.spherical). VidfarmSyntheticDepthScene makes frames with known depth for tests.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import os
 import torch
 from comfy_api.latest import io, ui
 
-from vidfarm.spherical import inject_spherical_in_place
-from vidfarm.vr_format import LAYOUTS, PROJECTIONS, VRFormat
+from vidfarm.media.spherical import inject_spherical_in_place
+from vidfarm.media.vr_format import LAYOUTS, PROJECTIONS, VRFormat
 
 from . import vr_geometry as geo
 

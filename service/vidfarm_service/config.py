@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vidfarm.local_comfy import REPO
+from vidfarm.comfy.local import REPO
 
 PLACEHOLDERS = {"changeme", "change-me", "secret", "token", "password", "xxx", "todo", "example"}
 MIN_SECRET_CHARS = 16

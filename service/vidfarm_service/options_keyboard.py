@@ -10,9 +10,9 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from vidfarm.job_options import default_recipe
-from vidfarm.plan import STRATEGIES
-from vidfarm.recipe import load_recipes
+from vidfarm.jobs.options import default_recipe
+from vidfarm.render.plan import STRATEGIES
+from vidfarm.workflow.recipe import load_recipes
 from vidfarm_service.submissions import RESOLUTIONS
 
 SECONDS = ("4", "8", "15", "30", "60")

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from vidfarm.progress_log import ProgressLog
+from vidfarm.jobs.progress_log import ProgressLog
 from vidfarm_service import processes
 from vidfarm_service.jobs import Job, JobStatus, JobStore
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.errors import InputImageError, JobRefused, WorkflowError
-from vidfarm.job_options import check_job_options
-from vidfarm.media import check_upload_image
+from vidfarm.jobs.options import check_job_options
+from vidfarm.media.checks import check_upload_image
 from vidfarm_service.jobs import Job, JobStatus, JobStore
 
 RESOLUTIONS = {  # the phone's choice of aspect / resolution
@@ -72,7 +72,7 @@ def _check_options(parameters: dict[str, Any], limits: Limits) -> None:
     seconds = float(parameters.get("seconds", 0))
     if not 1 <= seconds <= limits.max_seconds:
         raise JobRefused(f"seconds must be between 1 and {limits.max_seconds:g}, not {seconds:g}")
-    try:  # ranges, recipes and strategies: the pipeline's own declarations (vidfarm.job_options)
+    try:  # ranges, recipes and strategies: the pipeline's own declarations (vidfarm.jobs.options)
         parameters.update(check_job_options(parameters))
     except WorkflowError as exc:
         raise JobRefused(str(exc)) from None

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.comfy.local import REPO
 from vidfarm.errors import VidfarmError, WorkflowInvalid
-from vidfarm.local_comfy import REPO
 from vidfarm.workflow.check import CheckReport, check_declaration, check_opened, load_object_info
 from vidfarm.workflow.declaration import find_declaration, find_declarations
 from vidfarm.workflow.files import import_workflow, open_file, open_workflow
@@ -48,7 +48,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_recipes(args: argparse.Namespace) -> int:
     """The recipes (workflows/recipes.toml): what each can do and the model files a worker downloads for it."""
-    from vidfarm.recipe import load_recipes
+    from vidfarm.workflow.recipe import load_recipes
 
     for recipe in load_recipes(Path(args.dir) / "recipes.toml").values():
         models = {
@@ -114,7 +114,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """Refresh the saved /object_info: the stock 0.3.75 snapshot plus the node pack as a live server shows it."""
-    from vidfarm.local_comfy import LocalComfy
+    from vidfarm.comfy.local import LocalComfy
 
     with LocalComfy(REPO / ".vidfarm" / "snapshot-comfy") as comfy:
         live = ComfyClient(comfy.url).object_info()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from vidfarm.cli import main
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.media import probe
+from vidfarm.comfy.local import LocalComfy
+from vidfarm.media.checks import probe
 
 
 def test_demo_prints_the_path_of_a_real_video(tmp_path: Path) -> None:

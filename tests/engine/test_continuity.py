@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.conftest import pool_json
 from tests.engine.test_long_video import outputs, run_long_video
-from vidfarm.local_comfy import LocalComfy
+from vidfarm.comfy.local import LocalComfy
 
 
 def continuity(head: LocalComfy, dest: Path, pool: list[LocalComfy], **values: Any) -> dict[str, Any]:

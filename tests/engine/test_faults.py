@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import declaration
 from tests.fakes.proxies import TEST_TOKEN, LegacyIdsProxy, NoSocketProxy, start_proxy
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import AuthRejected, ExecutionInterrupted
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.token_proxy import TokenProxy
+from vidfarm.worker.token_proxy import TokenProxy
 
 
 def slow_graph(seed: int = 1) -> dict:

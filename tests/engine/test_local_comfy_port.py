@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
-import vidfarm.local_comfy
+import vidfarm.comfy.local
 from tests.conftest import require_comfy_install
+from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import ComfyError
-from vidfarm.local_comfy import LocalComfy
 
 
 class Impostor(BaseHTTPRequestHandler):
@@ -56,8 +56,8 @@ def test_a_picked_port_that_was_taken_meanwhile_is_replaced(
 ) -> None:
     require_comfy_install()
     picks = iter([taken_port])
-    real_free_port = vidfarm.local_comfy.free_port
-    monkeypatch.setattr(vidfarm.local_comfy, "free_port", lambda: next(picks, None) or real_free_port())
+    real_free_port = vidfarm.comfy.local.free_port
+    monkeypatch.setattr(vidfarm.comfy.local, "free_port", lambda: next(picks, None) or real_free_port())
     comfy = LocalComfy(tmp_path / "comfy")  # picks the taken port, as a race with another process would
     assert comfy.port == taken_port
     try:

@@ -11,11 +11,11 @@ import numpy as np
 from PIL import Image
 
 from tests.conftest import WORKFLOWS, declaration, pool_json
-from vidfarm.color_match import match_frames
 from vidfarm.comfy import ComfyClient, PromptRun, RunResult
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.plan import boundary_frames, make_plan
-from vidfarm.recipe import find_recipe
+from vidfarm.comfy.local import LocalComfy
+from vidfarm.render.color_match import match_frames
+from vidfarm.render.plan import boundary_frames, make_plan
+from vidfarm.workflow.recipe import find_recipe
 
 
 def run_long_video(head: LocalComfy, dest: Path, **values: Any) -> RunResult:

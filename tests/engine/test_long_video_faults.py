@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import declaration, pool_json, require_comfy_install
 from vidfarm.comfy import ComfyClient, PromptRun, RunResult
+from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import ExecutionInterrupted
-from vidfarm.local_comfy import LocalComfy
 
 JOB = {"prompt": "a kite over the sea", "seconds": 12.0, "fps": 8, "width": 1280, "height": 720, "recipe": "standin"}
 

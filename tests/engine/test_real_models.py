@@ -17,8 +17,8 @@ from tests.conftest import declaration
 from tests.support.comfy_python import make_tiny_models, sigma_schedule
 from tests.support.real_models import link_models, tiny_pack_loaded
 from vidfarm.comfy import ComfyClient, PromptRun
+from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import WorkflowError
-from vidfarm.local_comfy import LocalComfy
 
 pytestmark = pytest.mark.engine
 LIGHTX2V_SIGMAS = [1.0, 0.938, 0.833, 0.625, 0.0]  # shift 5, 4 steps: the schedule the LoRAs were distilled on

@@ -20,12 +20,12 @@ from tests.engine.test_worker_start import start, stop
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.proxies import TEST_TOKEN
 from tests.support.real_models import TINY_PACK
+from vidfarm.comfy.local import LocalComfy, free_port
 from vidfarm.fleet.autoscaler import Worker
 from vidfarm.fleet.pool import http_ready
-from vidfarm.local_comfy import LocalComfy, free_port
-from vidfarm.media import probe
-from vidfarm.models_fetch import models_for
-from vidfarm.recipe import load_recipes
+from vidfarm.media.checks import probe
+from vidfarm.worker.models_fetch import models_for
+from vidfarm.workflow.recipe import load_recipes
 
 pytestmark = pytest.mark.engine
 RECIPES = ("wan22_14b_4step", "wan22_5b", "hunyuan15")

@@ -9,8 +9,8 @@ from PIL import Image
 
 from tests.conftest import declaration, transcript_graph
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.comfy.local import free_port
 from vidfarm.errors import ExecutionFailed, InputImageError, PromptRejected, ServerUnreachable
-from vidfarm.local_comfy import free_port
 
 
 def record(into: list[Progress]):  # noqa: ANN201 - a small callback factory

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.random_upscale_model import make_random_compact
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import ExecutionFailed, ExecutionInterrupted
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.random_upscale_model import make_random_compact
-from vidfarm.tiling import count_tiles, plan_axis
+from vidfarm.media.tiling import count_tiles, plan_axis
 
 Graph = dict[str, dict[str, Any]]
 

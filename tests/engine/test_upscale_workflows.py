@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import declaration
+from tests.support.random_upscale_model import make_random_compact
 from vidfarm.comfy import ComfyClient, PromptRun
+from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import InputVideoError
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.random_upscale_model import make_random_compact
 
 
 def write_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 6, fps: int = 8) -> Path:

@@ -18,8 +18,8 @@ from tests.conftest import declaration
 from vidfarm.comfy import ComfyClient, PromptRun
 from vidfarm.comfy.run import RunResult
 from vidfarm.errors import ExecutionFailed
-from vidfarm.spherical import StereoMode, read_side_data, read_spherical, top_level_boxes
-from vidfarm.vr_format import VRFormat
+from vidfarm.media.spherical import StereoMode, read_side_data, read_spherical, top_level_boxes
+from vidfarm.media.vr_format import VRFormat
 
 Pixel = tuple[int, int, int]
 

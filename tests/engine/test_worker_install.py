@@ -19,10 +19,10 @@ import requests
 from tests.conftest import REPO, WORKFLOWS, require_comfy_install
 from tests.engine.test_long_video import outputs, run_long_video
 from tests.fakes.proxies import TEST_TOKEN
+from vidfarm.comfy.local import LocalComfy, free_port
 from vidfarm.fleet.autoscaler import Worker
 from vidfarm.fleet.pool import http_ready, node_classes_for
-from vidfarm.local_comfy import LocalComfy, free_port
-from vidfarm.recipe import find_recipe
+from vidfarm.workflow.recipe import find_recipe
 
 PACK_CLASSES = sorted(
     {name for f in (REPO / "custom_nodes" / "vidfarm").glob("*.py") for name in
@@ -79,7 +79,7 @@ def test_the_installed_worker_renders_a_heads_segments_behind_its_token(
 
     # The one venv: ComfyUI runs the installed core (not this checkout) and the pack copied beside it.
     ps = subprocess.run(["ps", "-ww", "-eo", "args="], capture_output=True, text=True).stdout
-    assert f"{tmp}/opt-comfyui/venv/bin/python -m vidfarm.token_proxy" in ps
+    assert f"{tmp}/opt-comfyui/venv/bin/python -m vidfarm.worker.token_proxy" in ps
     pack = (tmp / "workspace" / "custom_nodes" / "vidfarm").resolve()
     assert pack == tmp / "opt-comfyui" / "custom_nodes" / "vidfarm"
     python = str(tmp / "opt-comfyui" / "venv" / "bin" / "python")

@@ -15,9 +15,9 @@ import requests
 import websocket
 
 from tests.fakes.proxies import TEST_TOKEN
-from vidfarm.local_comfy import LocalComfy, free_port
-from vidfarm.token_proxy import ProxyThread, TokenProxy
-from vidfarm.watchdog import Watchdog
+from vidfarm.comfy.local import LocalComfy, free_port
+from vidfarm.worker.token_proxy import ProxyThread, TokenProxy
+from vidfarm.worker.watchdog import Watchdog
 
 GOOD = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
@@ -69,7 +69,7 @@ def test_the_proxy_command_runs_the_shutdown_command_after_silence(comfy_server:
     port = free_port()
     env = {**os.environ, "VIDFARM_WORKER_TOKEN": TEST_TOKEN}
     process = subprocess.Popen(
-        [sys.executable, "-m", "vidfarm.token_proxy", "--upstream", comfy_server.url, "--host", "127.0.0.1",
+        [sys.executable, "-m", "vidfarm.worker.token_proxy", "--upstream", comfy_server.url, "--host", "127.0.0.1",
          "--port", str(port), "--idle-shutdown", "3", "--shutdown-command", f"touch {marker}"],
         env=env,
     )  # fmt: skip

@@ -15,9 +15,9 @@ import requests
 from tests.conftest import REPO, require_comfy_install
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.proxies import TEST_TOKEN
+from vidfarm.comfy.local import free_port
 from vidfarm.fleet.autoscaler import Worker
 from vidfarm.fleet.pool import http_ready
-from vidfarm.local_comfy import free_port
 from vidfarm.workflow.declaration import find_declaration
 
 MODEL = os.urandom(64_000)
@@ -80,7 +80,7 @@ def test_worker_start_fetches_models_and_serves_comfyui_only_behind_the_token(tm
         other = type(missing)("vae", "not_there.safetensors")
         assert not http_ready([other])(worker)  # running is not ready: the models must be listed
         ps = subprocess.run(["ps", "-o", "args=", "-g", str(process.pid)], capture_output=True, text=True).stdout
-        assert "--listen 127.0.0.1" in ps and "vidfarm.token_proxy" in ps
+        assert "--listen 127.0.0.1" in ps and "vidfarm.worker.token_proxy" in ps
     finally:
         stop(process)
         hub.stop()

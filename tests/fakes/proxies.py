@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from vidfarm.token_proxy import ProxyThread, TokenProxy
+from vidfarm.worker.token_proxy import ProxyThread, TokenProxy
 
 TEST_TOKEN = "test-token-0123456789abcdef"
 

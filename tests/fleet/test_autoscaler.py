@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fleet_sim import SimulatedProvider, bursty_day, simulate_day
 from vidfarm.fleet.autoscaler import Autoscaler, FleetPolicy, Worker
 from vidfarm.fleet.budget import Budget, Commitment
 from vidfarm.fleet.ledger import Ledger
 from vidfarm.fleet.provider import LaunchSpec, ManualClock, Offer
-from vidfarm.fleet.simulated import SimulatedProvider, bursty_day, simulate_day
 
 OFFERS = [Offer(1, "RTX 4090", 0.45, 24, 0.99, 2000, 12.8), Offer(2, "RTX 4090", 0.55, 24, 0.99, 2000, 12.8)]
 

@@ -13,9 +13,9 @@ import pytest
 from tests.conftest import WORKFLOWS
 from tests.fakes.hf_hub import FakeHub
 from vidfarm.errors import ModelFetchError
-from vidfarm.models_fetch import apply_manifest, fetch_models, main, models_for
-from vidfarm.recipe import load_recipes
+from vidfarm.worker.models_fetch import apply_manifest, fetch_models, main, models_for
 from vidfarm.workflow.declaration import ModelFile
+from vidfarm.workflow.recipe import load_recipes
 
 VAE = os.urandom(300_000)
 UNET = os.urandom(500_000)

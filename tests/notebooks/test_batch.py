@@ -13,15 +13,15 @@ import pytest
 
 from tests.conftest import REPO
 from tests.fakes.vast_api import API_KEY, FakeVast
-from vidfarm.batch import BatchRunner, grid, load_parameter_sets, main
+from vidfarm.jobs.batch import BatchRunner, grid, load_parameter_sets, main
 from vidfarm.errors import BatchError
 from vidfarm.fleet.autoscaler import Autoscaler, FleetPolicy
 from vidfarm.fleet.budget import Budget
 from vidfarm.fleet.pool import RentedPool, http_ready
 from vidfarm.fleet.provider import SystemClock
 from vidfarm.fleet.vast import VastProvider
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.token_proxy import ProxyThread, TokenProxy
+from vidfarm.comfy.local import LocalComfy
+from vidfarm.worker.token_proxy import ProxyThread, TokenProxy
 
 NOTEBOOK = REPO / "notebooks" / "02_gui_to_api.ipynb"
 

@@ -15,8 +15,8 @@ from tests.conftest import REPO, TRANSCRIPT_WORKFLOWS
 from tests.editor_files import to_editor
 from vidfarm.cli import STOCK_SNAPSHOT
 from vidfarm.comfy import ComfyClient
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.progress_log import ProgressLog
+from vidfarm.comfy.local import LocalComfy
+from vidfarm.jobs.progress_log import ProgressLog
 from vidfarm.workflow.check import load_object_info
 
 NOTEBOOKS = REPO / "notebooks"

@@ -10,10 +10,10 @@ from PIL import Image
 
 from tests.conftest import REPO, pool_json
 from vidfarm.comfy import ComfyClient
-from vidfarm.local_comfy import LocalComfy
-from vidfarm.media import probe
-from vidfarm.progress_log import ProgressLog
-from vidfarm.spherical import read_spherical
+from vidfarm.comfy.local import LocalComfy
+from vidfarm.media.checks import probe
+from vidfarm.jobs.progress_log import ProgressLog
+from vidfarm.media.spherical import read_spherical
 
 CONTRACT_KEYS = {"job_id", "video", "preview", "thumbnail", "width", "height", "fps", "frames", "duration",
                  "seconds_taken", "segments", "workers"}

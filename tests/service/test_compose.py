@@ -18,7 +18,7 @@ import requests
 import yaml
 
 from tests.conftest import REPO
-from vidfarm.local_comfy import free_port
+from vidfarm.comfy.local import free_port
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 WORKDIR = "/srv/vidfarm"  # docker/master.Dockerfile's WORKDIR: the repository copy the commands run in

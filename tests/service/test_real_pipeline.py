@@ -14,7 +14,7 @@ from tests.conftest import require_comfy_install
 from tests.fakes.telegram import FakeBotApi
 from tests.service.harness import FRIEND, REAL_NOTEBOOK, ServiceProcess
 from tests.service.test_phone import jpeg, status_message
-from vidfarm.media import probe
+from vidfarm.media.checks import probe
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from vidfarm.local_comfy import default_install_dir
+from vidfarm.comfy.local import default_install_dir
 
 PRELUDE = """
 import sys

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vidfarm.local_comfy import EXTRA_NODES_ENV
+from vidfarm.comfy.local import EXTRA_NODES_ENV
 
 TINY_PACK = Path(__file__).with_name("tiny_models") / "comfy_nodes" / "vidfarm_tiny_models"
 

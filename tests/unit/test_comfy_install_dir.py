@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from vidfarm.local_comfy import comfy_tags, default_install_dir
+from vidfarm.comfy.local import comfy_tags, default_install_dir
 
 TAGS = comfy_tags()
 PINNED, OFFLINE = TAGS["PINNED_TAG"], TAGS["OFFLINE_TAG"]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import WORKFLOWS
-from vidfarm.color_match import match_frames
-from vidfarm.continuity import histogram_distance, structural_similarity
-from vidfarm.long_video import build_tasks
-from vidfarm.plan import make_plan, with_photo
-from vidfarm.recipe import load_recipes
+from vidfarm.render.color_match import match_frames
+from vidfarm.render.continuity import histogram_distance, structural_similarity
+from vidfarm.render.long_video import build_tasks
+from vidfarm.render.plan import make_plan, with_photo
+from vidfarm.workflow.recipe import load_recipes
 
 RECIPES = load_recipes(WORKFLOWS / "recipes.toml")
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import TRANSCRIPT_WORKFLOWS, WORKFLOWS
 from tests.editor_files import to_editor, without_titles
-from vidfarm.local_comfy import default_install_dir
+from vidfarm.comfy.local import default_install_dir
 from vidfarm.workflow.check import load_object_info
 from vidfarm.workflow.convert import convert_editor, map_widgets
 from vidfarm.workflow.graph import is_link, load_graph

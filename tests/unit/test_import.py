@@ -11,7 +11,7 @@ from tests.conftest import TRANSCRIPT_WORKFLOWS, WORKFLOWS
 from tests.editor_files import to_editor
 from tests.unit.test_convert import OBJECT_INFO, video_templates
 from vidfarm.cli import STOCK_SNAPSHOT, main
-from vidfarm.notebook import _literal_fields
+from vidfarm.jobs.notebook import _literal_fields
 from vidfarm.workflow.declaration import find_declaration, load_declaration
 
 

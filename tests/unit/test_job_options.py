@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import REPO
 from vidfarm.errors import WorkflowError
-from vidfarm.job_options import check_job_options, default_recipe
-from vidfarm.recipe import load_recipes
+from vidfarm.jobs.options import check_job_options, default_recipe
+from vidfarm.workflow.recipe import load_recipes
 
 
 def test_a_good_job_comes_back_in_its_declared_types() -> None:

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from vidfarm.errors import InputImageError, OutputInvalid
-from vidfarm.media import check_upload_image, probe
+from vidfarm.media.checks import check_upload_image, probe
 
 
 def test_text_file_named_png_is_not_an_image(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def _segment(path: Path, shade: int, frames: int = 6) -> Path:
 
 
 def test_join_copies_matching_segments_into_a_faststart_mp4(tmp_path: Path) -> None:
-    from vidfarm.media_join import join_segments
+    from vidfarm.media.join import join_segments
 
     parts = [_segment(tmp_path / f"s{i}.mp4", 40 * i) for i in range(3)]
     out = tmp_path / "joined.mp4"
@@ -83,7 +83,7 @@ def test_join_copies_matching_segments_into_a_faststart_mp4(tmp_path: Path) -> N
 
 
 def test_preview_and_thumbnail(tmp_path: Path) -> None:
-    from vidfarm.media_join import make_preview, make_thumbnail, preview_size
+    from vidfarm.media.join import make_preview, make_thumbnail, preview_size
 
     assert preview_size(2560, 1440) == (1280, 720) and preview_size(720, 1280) == (720, 1280)
     assert preview_size(1440, 2560) == (720, 1280) and preview_size(640, 360) == (640, 360)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidfarm.comfy.run import Progress
-from vidfarm.progress_log import ProgressLog
+from vidfarm.jobs.progress_log import ProgressLog
 
 
 def test_events_are_read_incrementally_and_half_lines_wait(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ import pytest
 
 from tests.conftest import WORKFLOWS
 from vidfarm.errors import WorkflowError
-from vidfarm.long_video import build_tasks
-from vidfarm.plan import make_plan
-from vidfarm.recipe import find_recipe, load_recipes
+from vidfarm.render.long_video import build_tasks
+from vidfarm.render.plan import make_plan
 from vidfarm.workflow.declaration import find_declaration
+from vidfarm.workflow.recipe import find_recipe, load_recipes
 
 RECIPES = load_recipes(WORKFLOWS / "recipes.toml")
 NEEDED_OUTPUTS = {"keyframe": {"image"}, "keyframe_edit": {"image"}, "flf": {"video"}, "i2v": {"video", "last_frame"}}

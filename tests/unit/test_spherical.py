@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import pytest
 
-from vidfarm.spherical import (
+from vidfarm.media.spherical import (
     VR180_SIDE_BOUND,
     Box,
     EquirectBounds,

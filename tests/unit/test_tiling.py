@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidfarm.errors import TilingError
-from vidfarm.tiling import (
+from vidfarm.media.tiling import (
     Box,
     Span,
     choose_tiling,

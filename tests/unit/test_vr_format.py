@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vidfarm.spherical import VR180_SIDE_BOUND, StereoMode
-from vidfarm.vr_format import VRFormat, VRFormatError, parse_vr_format
+from vidfarm.media.spherical import VR180_SIDE_BOUND, StereoMode
+from vidfarm.media.vr_format import VRFormat, VRFormatError, parse_vr_format
 
 
 @pytest.mark.parametrize(

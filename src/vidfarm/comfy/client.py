@@ -16,7 +16,7 @@ from vidfarm.comfy.compat import missing_node_problem, version_line
 from vidfarm.comfy.http import ComfyHttp
 from vidfarm.comfy.rejection import problems_from_node_errors, rejection_from_response
 from vidfarm.errors import ComfyError, OutputInvalid, PromptRejected
-from vidfarm.media import check_upload_image, check_upload_video
+from vidfarm.media.checks import check_upload_image, check_upload_video
 from vidfarm.workflow.graph import Graph
 
 DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024  # ComfyUI's --max-upload-size default

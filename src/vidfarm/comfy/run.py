@@ -30,7 +30,7 @@ from vidfarm.errors import (
     ServerUnreachable,
     WorkerStalled,
 )
-from vidfarm.media import MediaInfo, probe
+from vidfarm.media.checks import MediaInfo, probe
 from vidfarm.workflow.graph import Graph, output_prefix, with_unique_outputs
 
 log = logging.getLogger(__name__)

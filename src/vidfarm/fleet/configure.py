@@ -22,7 +22,7 @@ from vidfarm.fleet.ledger import Ledger
 from vidfarm.fleet.pool import http_ready, node_classes_for
 from vidfarm.fleet.provider import OfferQuery, SystemClock
 from vidfarm.fleet.vast import VastProvider
-from vidfarm.models_fetch import models_for
+from vidfarm.worker.models_fetch import models_for
 
 DEFAULT_IMAGE = "ghcr.io/vidfarm/worker:0.1"
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vidfarm.batch import BatchRunner
 from vidfarm.fleet.autoscaler import Autoscaler
 from vidfarm.fleet.configure import vast_autoscaler
 from vidfarm.fleet.pool import RentedPool
 from vidfarm.fleet.provider import Offer
+from vidfarm.jobs.batch import BatchRunner
 
 
 @dataclass

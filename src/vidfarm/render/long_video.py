@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy import Progress
-from vidfarm.continuity import measure
-from vidfarm.dispatch import Dispatcher, Task, TaskResult
-from vidfarm.media import probe
-from vidfarm.media_join import join_segments, make_preview, make_thumbnail
-from vidfarm.plan import Keyframe, Plan, SegmentSpec
-from vidfarm.recipe import Recipe
+from vidfarm.media.checks import probe
+from vidfarm.media.join import join_segments, make_preview, make_thumbnail
+from vidfarm.render.continuity import measure
+from vidfarm.render.dispatch import Dispatcher, Task, TaskResult
+from vidfarm.render.plan import Keyframe, Plan, SegmentSpec
+from vidfarm.workflow.recipe import Recipe
 
 KEYFRAME_UNITS = 0.25  # a keyframe is one image: a small share of a segment's work
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidfarm.errors import WorkflowError
-from vidfarm.plan import STRATEGIES, Plan
+from vidfarm.render.plan import STRATEGIES, Plan
 
 ROLES = ("keyframe", "keyframe_edit", "flf", "i2v")
-RECIPES_PATH = Path(__file__).resolve().parents[2] / "workflows" / "recipes.toml"
+RECIPES_PATH = Path(__file__).resolve().parents[3] / "workflows" / "recipes.toml"
 STRATEGY_ROLE = {"keyframes": "flf", "chain": "i2v", "shots": "i2v"}  # the segment workflow each strategy needs
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.errors import WorkflowError
-from vidfarm.recipe import RECIPES_PATH, find_recipe
 from vidfarm.workflow.declaration import Declaration, find_declaration
+from vidfarm.workflow.recipe import RECIPES_PATH, find_recipe
 
 PIPELINE = "long_video"
 CHECKED = ("seconds", "fps", "width", "height", "strategy", "recipe", "seed", "segment_frames", "render_height",

@@ -3,7 +3,7 @@
 Every HTTP request and the `/ws` upgrade must carry `Authorization: Bearer <token>`; the token is compared in
 constant time, and anything else gets 401 before a byte reaches ComfyUI. Runs on the worker:
 
-    python -m vidfarm.token_proxy --upstream http://127.0.0.1:8188 --port 8288   (token from VIDFARM_WORKER_TOKEN)
+    python -m vidfarm.worker.token_proxy --upstream http://127.0.0.1:8188 --port 8288  (token: VIDFARM_WORKER_TOKEN)
 
 With `--idle-shutdown SECONDS --shutdown-command CMD` (or VIDFARM_IDLE_SHUTDOWN_S / VIDFARM_SHUTDOWN_COMMAND) a
 watchdog runs CMD once when no authenticated request or WebSocket message arrived for that long.
@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from vidfarm.watchdog import Watchdog, run_command
+from vidfarm.worker.watchdog import Watchdog, run_command
 
 HOP_BY_HOP = {
     "connection",

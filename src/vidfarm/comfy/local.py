@@ -29,7 +29,7 @@ import requests
 from vidfarm.comfy.compat import version_line
 from vidfarm.errors import ComfyError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NODE_PACK = REPO / "custom_nodes" / "vidfarm"
 TAG_FILE = REPO / "scripts" / "comfyui.tag"
 PROBE_NODE = "VidfarmTiledUpscale"  # a real node of the pack (every segment workflow ends in it)

@@ -1,6 +1,6 @@
 """Download the model files workflows declare into ComfyUI's `models/<folder>/`, before ComfyUI starts.
 
-    python -m vidfarm.models_fetch --models-dir /opt/comfy/models wan22_5b_i2v standin_t2v
+    python -m vidfarm.worker.models_fetch --models-dir /opt/comfy/models wan22_5b_i2v standin_t2v
 
 Parallel; files already present (right size, and right sha256 when pinned) are skipped; the free disk space is
 checked before the first byte; every file is size-checked and, when its sha256 is declared, hashed (huggingface_hub
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Download the models the named workflows declare.")
     parser.add_argument("workflows", nargs="*", help="workflow names (default: $VIDFARM_WORKFLOWS, comma-separated)")
     parser.add_argument("--models-dir", required=True)
-    parser.add_argument("--workflows-dir", default=str(Path(__file__).resolve().parents[2] / "workflows"))
+    parser.add_argument("--workflows-dir", default=str(Path(__file__).resolve().parents[3] / "workflows"))
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument(
         "--manifest",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vidfarm.errors import VidfarmError
-from vidfarm.spherical import SphericalMetadata, StereoMode
+from vidfarm.media.spherical import SphericalMetadata, StereoMode
 
 PROJECTIONS = ("flat", "vr180", "equirect360")
 LAYOUTS = ("mono", "sbs", "tb")

@@ -30,7 +30,7 @@ from vidfarm.errors import (
     VidfarmError,
     WorkflowError,
 )
-from vidfarm.media import probe
+from vidfarm.media.checks import probe
 from vidfarm.workflow.declaration import Declaration
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Run a notebook over many parameter sets with papermill, optionally on a pool of rented GPU workers.
 
-    python -m vidfarm.batch notebooks/10_long_video.ipynb --grid grid.json --out outputs/batch
-    python -m vidfarm.batch NOTEBOOK --params runs.jsonl|runs.csv --out DIR [--set seconds=10] [--vast 2]
+    python -m vidfarm.jobs.batch notebooks/10_long_video.ipynb --grid grid.json --out outputs/batch
+    python -m vidfarm.jobs.batch NOTEBOOK --params runs.jsonl|runs.csv --out DIR [--set seconds=10] [--vast 2]
 
 Each run gets a stable id (a hash of its parameters) and a folder `<out>/runs/<id>/` with its executed notebook,
 its outputs, result.json and progress.jsonl (passed only when the notebook has those parameters), and one line in
@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_on_vast(runner: BatchRunner, sets: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    from vidfarm.comfy.local import REPO
     from vidfarm.fleet.configure import vast_autoscaler
-    from vidfarm.local_comfy import REPO
 
     workflows = [w for w in args.workflows.split(",") if w]
     scaler = vast_autoscaler(

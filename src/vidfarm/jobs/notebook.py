@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy import ComfyClient, Progress
-from vidfarm.local_comfy import REPO, LocalComfy
+from vidfarm.comfy.local import REPO, LocalComfy
 from vidfarm.workflow.declaration import Declaration
 from vidfarm.workflow.editor import all_nodes, is_editor_file
 from vidfarm.workflow.files import OpenedWorkflow, open_workflow

@@ -10,8 +10,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from vidfarm.comfy.local import default_install_dir
 from vidfarm.errors import ComfyError
-from vidfarm.local_comfy import default_install_dir
 
 _RECIPE = """
 import sys, torch

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vidfarm.local_comfy import REPO
-from vidfarm.plan import STRATEGIES
-from vidfarm.progress_log import ProgressLog
-from vidfarm.recipe import load_recipes
+from vidfarm.comfy.local import REPO
+from vidfarm.jobs.progress_log import ProgressLog
+from vidfarm.render.plan import STRATEGIES
+from vidfarm.workflow.recipe import load_recipes
 
 PIPELINE = REPO / "notebooks" / "10_long_video.ipynb"
 

@@ -1,0 +1,1 @@
+"""Rendering a long video: the plan, the dispatcher that runs its tasks on workers, joins and continuity."""
