@@ -311,6 +311,7 @@ def encode_mp4(images: torch.Tensor, path: str, *, fps: float, codec: str, crf: 
     options = {"movflags": "+faststart", "use_editlist": "0"}
     with av.open(path, mode="w", format="mp4", options=options) as container:
         stream = container.add_stream(CODECS[codec], rate=Fraction(fps).limit_denominator(1001))
+        assert isinstance(stream, av.VideoStream)  # a video codec always gives a video stream
         stream.width, stream.height = images.shape[2], images.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf)}
