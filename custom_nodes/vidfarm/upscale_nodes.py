@@ -19,6 +19,7 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
+from vidfarm.errors import TilingError
 from vidfarm.media.tiling import (
     ASPECT_MODES,
     Box,
@@ -107,7 +108,7 @@ class TiledModelRun:
             with torch.no_grad():
                 up = self.model(part.to(self.device)).float().cpu()  # type: ignore[operator]
             if up.shape[-2:] != (tile.y.length * s, tile.x.length * s):
-                raise RuntimeError(f"the upscale model returned {tuple(up.shape[-2:])} for a tile; expected x{s}")
+                raise TilingError(f"the upscale model returned {tuple(up.shape[-2:])} for a tile; expected x{s}")
             acc[..., self._rows(tile), self._cols(tile)].addcmul_(up, weight)
             progress.update(1)
         return acc.div_(self.weight_total)

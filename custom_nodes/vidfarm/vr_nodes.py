@@ -14,6 +14,7 @@ import os
 import torch
 from comfy_api.latest import io, ui
 
+from vidfarm.errors import VRFormatError
 from vidfarm.media.spherical import inject_spherical_in_place
 from vidfarm.media.vr_format import LAYOUTS, PROJECTIONS, VRFormat
 
@@ -154,7 +155,7 @@ class VidfarmStereoFromDepth(io.ComfyNode):
         equirect_360: bool,
     ) -> io.NodeOutput:
         if depth.shape[0] not in (1, images.shape[0]):
-            raise ValueError(
+            raise VRFormatError(
                 f"depth has {depth.shape[0]} frames but the video has {images.shape[0]}; "
                 "give one depth frame per video frame (or a single one for all)"
             )
@@ -227,7 +228,7 @@ class VidfarmVRProjection(io.ComfyNode):
         fmt = VRFormat(projection, layout)
         eyes = [left] if layout == "mono" else [left, left if right is None else right]
         if len(eyes) == 2 and eyes[0].shape != eyes[1].shape:
-            raise ValueError(f"left eye {tuple(eyes[0].shape)} and right eye {tuple(eyes[1].shape)} differ in size")
+            raise VRFormatError(f"left eye {tuple(eyes[0].shape)} and right eye {tuple(eyes[1].shape)} differ in size")
         if projection == "vr180":
             size = eye_size or _even(left.shape[2] * 180 / fov_degrees)
             eyes = [geo.half_equirect_from_perspective(e, fov_degrees=fov_degrees, eye_size=size) for e in eyes]
@@ -244,7 +245,7 @@ def _even(value: float) -> int:
 def _panorama_eye(eye: torch.Tensor, *, eye_width: int, seam_band: int, pole_band: int) -> torch.Tensor:
     h, w = eye.shape[1:3]
     if abs(w / h - 2) > 0.02:
-        raise ValueError(f"360 frames must be 2:1 equirectangular panoramas; these are {w}x{h}")
+        raise VRFormatError(f"360 frames must be 2:1 equirectangular panoramas; these are {w}x{h}")
     if eye_width and eye_width != w:
         size = (eye_width // 2, eye_width)
         resized = torch.nn.functional.interpolate(eye.permute(0, 3, 1, 2), size=size, mode="bilinear")
@@ -287,7 +288,7 @@ class VidfarmSaveVR(io.ComfyNode):
         fmt = VRFormat(vr_format["projection"], vr_format["layout"])
         height, width = images.shape[1:3]
         if width % 2 or height % 2:
-            raise ValueError(f"frames are {width}x{height}; video needs even sides - set an even eye_size")
+            raise VRFormatError(f"frames are {width}x{height}; video needs even sides - set an even eye_size")
         for note in fmt.size_notes(width, height, codec=codec):
             log.warning("Save VR video: %s", note)
         folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(

@@ -7,9 +7,12 @@ VidfarmError
 ├── InputVideoError            a video to upload does not decode, or is too big
 ├── TilingError                an upscale cannot be planned (bad sizes, or not even the smallest tile fits)
 ├── JobRefused                 the service will not take a job (bad options, too long a prompt, over a limit)
-├── PlanError (plan.py)        a long video cannot be planned as asked
-├── DispatchFailed (dispatch)  a long video cannot finish: which task, and each worker's reason
-├── SphericalError, VRFormatError (spherical.py, vr_format.py)  VR metadata or layout cannot be written
+├── ConfigError                a setting is missing, malformed or out of range (say which, and how to set it)
+├── ProcessStartFailed         a process vidfarm starts (the token proxy, a helper) did not come up
+├── PlanError                  a long video cannot be planned as asked
+├── DispatchFailed             a long video cannot finish: which task, and each worker's reason
+├── SphericalError             an MP4 cannot take or does not carry spherical metadata
+├── VRFormatError              a projection/layout or frame size that VR players would not accept
 ├── ProviderError              a GPU rental provider refused or did not answer
 │   └── WorkerNotReady         a rented worker cannot render yet: which worker, and what it lacks
 ├── BatchError                 a batch's parameter file, grid or notebook cannot be used
@@ -83,6 +86,30 @@ class InputVideoError(VidfarmError):
 
 class TilingError(VidfarmError):
     """An upscale cannot be planned: impossible sizes, or not even the smallest tile fits in free memory."""
+
+
+class ConfigError(VidfarmError):
+    """A setting is missing, malformed or out of range; the message names it and how to set it."""
+
+
+class ProcessStartFailed(VidfarmError):
+    """A process vidfarm starts (the token proxy, a helper) did not come up; the message says what it printed."""
+
+
+class PlanError(VidfarmError):
+    """The requested video cannot be planned as asked."""
+
+
+class DispatchFailed(VidfarmError):
+    """A long video cannot finish: says which task and why, per worker."""
+
+
+class SphericalError(VidfarmError):
+    """An MP4 cannot take or does not carry spherical metadata (what is wrong is in the message)."""
+
+
+class VRFormatError(VidfarmError):
+    """A projection/layout combination or frame size that players would not accept."""
 
 
 class JobRefused(VidfarmError):

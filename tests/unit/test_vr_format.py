@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from vidfarm.errors import VRFormatError
 from vidfarm.media.spherical import VR180_SIDE_BOUND, StereoMode
-from vidfarm.media.vr_format import VRFormat, VRFormatError, parse_vr_format
+from vidfarm.media.vr_format import VRFormat, parse_vr_format
 
 
 @pytest.mark.parametrize(

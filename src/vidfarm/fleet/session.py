@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vidfarm.errors import ConfigError
 from vidfarm.fleet.autoscaler import Autoscaler
 from vidfarm.fleet.configure import vast_autoscaler
 from vidfarm.fleet.pool import RentedPool
@@ -65,7 +66,7 @@ class RentSession:
 
     def run(self, notebook: Path, parameters: dict[str, Any]) -> dict[str, Any]:
         if self.pool is None:
-            raise RuntimeError("start workers first")
+            raise ConfigError("no workers yet: call start_workers() (or run the notebook's rent cell) first")
         runner = BatchRunner(notebook, self.out_dir, pool=self.pool)
         row = runner.run_all([parameters])[0]
         self.rows.append(row)

@@ -28,17 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vidfarm.errors import VidfarmError
+from vidfarm.errors import SphericalError
 
 VISUAL_SAMPLE_ENTRIES = {b"avc1", b"avc3", b"hvc1", b"hev1", b"av01", b"vp09", b"mp4v"}
 VISUAL_ENTRY_FIXED = 78  # bytes of a VisualSampleEntry before its child boxes (ISO 14496-12 §12.1.3)
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"sv3d", b"proj"}
 VR180_SIDE_BOUND = 0x3FFFFFFF  # 0.25 of the width cut from the left and from the right: 180° of 360°
 COPY_CHUNK = 1 << 20
-
-
-class SphericalError(VidfarmError):
-    """An MP4 cannot take or does not carry spherical metadata (what is wrong is in the message)."""
 
 
 class StereoMode(enum.IntEnum):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vidfarm.errors import VidfarmError
+from vidfarm.errors import VRFormatError
 from vidfarm.media.spherical import SphericalMetadata, StereoMode
 
 PROJECTIONS = ("flat", "vr180", "equirect360")
@@ -20,10 +20,6 @@ LAYOUTS = ("mono", "sbs", "tb")
 _STEREO_MODES = {"mono": StereoMode.MONO, "sbs": StereoMode.LEFT_RIGHT, "tb": StereoMode.TOP_BOTTOM}
 _LAYOUT_SUFFIX = {"mono": "", "sbs": "_LR", "tb": "_TB"}
 _PROJECTION_SUFFIX = {"flat": "", "vr180": "_180", "equirect360": "_360"}
-
-
-class VRFormatError(VidfarmError):
-    """A projection/layout combination or frame size that players would not accept."""
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,17 @@ from typing import Any
 from vidfarm.comfy import ComfyClient, PromptRun
 from vidfarm.errors import (
     ComfyError,
+    DispatchFailed,
     ExecutionFailed,
     ExecutionInterrupted,
     OutputInvalid,
     PromptRejected,
-    VidfarmError,
     WorkflowError,
 )
 from vidfarm.media.checks import probe
 from vidfarm.workflow.declaration import Declaration
 
 log = logging.getLogger(__name__)
-
-
-class DispatchFailed(VidfarmError):
-    """The job cannot finish: says which task and why, per worker."""
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,11 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 
-from vidfarm.errors import VidfarmError
+from vidfarm.errors import PlanError
 
 STRATEGIES = ("keyframes", "chain", "shots")
 DERIVED_SOURCES = ("image_edit", "derived")
 KEYFRAME_MODES = ("derived", "independent")  # keyframes 1..N from keyframe 0 (decision 0070), or each from text
-
-
-class PlanError(VidfarmError):
-    """The requested video cannot be planned as asked."""
 
 
 @dataclass(frozen=True)

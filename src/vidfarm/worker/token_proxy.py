@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from vidfarm.errors import ConfigError, ProcessStartFailed
 from vidfarm.worker.watchdog import Watchdog, run_command
 
 HOP_BY_HOP = {
@@ -41,7 +42,7 @@ HOP_BY_HOP = {
 class TokenProxy:
     def __init__(self, upstream: str, token: str, *, watchdog: Watchdog | None = None) -> None:
         if len(token) < 16:
-            raise ValueError("the worker token must be at least 16 characters (use secrets.token_urlsafe())")
+            raise ConfigError("the worker token must be at least 16 characters (use secrets.token_urlsafe())")
         self.upstream = upstream.rstrip("/")
         self._token = token.encode()
         self._session: aiohttp.ClientSession | None = None
@@ -157,7 +158,7 @@ class ProxyThread:
     def start(self) -> ProxyThread:
         self._thread.start()
         if not self._ready.wait(10):
-            raise RuntimeError("token proxy did not start")
+            raise ProcessStartFailed(f"the token proxy did not listen on {self.host}:{self.port} within 10 s")
         return self
 
     def _run(self) -> None:

@@ -14,6 +14,8 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from vidfarm.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ class Watchdog:
         self, idle_s: float, on_expire: Callable[[], None], *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         if idle_s <= 0:
-            raise ValueError("the watchdog's idle time must be positive (seconds)")
+            raise ConfigError("the watchdog's idle time must be positive (seconds)")
         self.idle_s, self.on_expire, self.clock = idle_s, on_expire, clock
         self.last = clock()
         self.fired = False
