@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vidfarm.errors import JobRefused
 from vidfarm_service.context import Service
@@ -24,6 +24,10 @@ CHUNK = 1 << 20
 
 
 class JobCreate(BaseModel):
+    """A job from the REST API: a field it does not know is refused (422), never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     prompt: str
     seconds: float | None = None
     width: int | None = None
@@ -181,7 +185,14 @@ async def telegram_webhook(
         raise HTTPException(404, "the Telegram webhook is off (VIDFARM_SERVICE_TELEGRAM_MODE=webhook turns it on)")
     if not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
         raise HTTPException(403, "wrong X-Telegram-Bot-Api-Secret-Token")
-    await svc.bot.feed(await request.json())
+    try:
+        update = await request.json()
+    except ValueError:
+        raise HTTPException(400, "the webhook body is not JSON") from None
+    try:
+        await svc.bot.feed(update)
+    except (AttributeError, KeyError, TypeError, ValueError):  # python-telegram-bot's de_json on a non-update
+        raise HTTPException(400, "the webhook body is not a Telegram update") from None
     return JSONResponse({"ok": True})
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from vidfarm.errors import JobRefused, VidfarmError
-from vidfarm_service.api import api, public
+from vidfarm.errors import JobRefused, QuotaExceeded, VidfarmError
+from vidfarm_service.api import JobCreate, api, public
 from vidfarm_service.config import Settings
 from vidfarm_service.context import Service
 from vidfarm_service.jobs import JobStore
@@ -102,7 +105,25 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(VidfarmError)
     async def refused(request: Request, exc: VidfarmError) -> JSONResponse:
-        status = 400 if isinstance(exc, JobRefused) else 422
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        """A request that cannot be taken is 422 with what to change (per option where known); over quota, 429."""
+        status = 429 if isinstance(exc, QuotaExceeded) else 422
+        body: dict[str, object] = {"detail": str(exc)}
+        if isinstance(exc, JobRefused) and exc.problems:
+            body["problems"] = [asdict(p) for p in exc.problems]
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A body FastAPI cannot read (a wrong type, an unknown field) gets the same shape as our own refusals."""
+        problems = [_problem(error) for error in exc.errors()]
+        detail = "; ".join(f"{p['option']}: {p['problem']}" for p in problems)
+        return JSONResponse({"detail": detail, "problems": problems}, status_code=422)
 
     return app
+
+
+def _problem(error: Any) -> dict[str, str]:
+    option = str(error.get("loc", ["?"])[-1])
+    if error.get("type") == "extra_forbidden":
+        return {"option": option, "problem": "unknown option", "allowed": "one of " + ", ".join(JobCreate.model_fields)}
+    return {"option": option, "problem": str(error.get("msg", "cannot be read")), "allowed": "see /docs"}

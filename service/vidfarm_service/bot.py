@@ -16,11 +16,12 @@ from telegram import Message, Update, User
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from vidfarm.errors import JobRefused
+from vidfarm.jobs.spec import new_job_id
 from vidfarm_service.context import Service
 from vidfarm_service.jobs import Job
 from vidfarm_service.options_keyboard import apply_choice, options_keyboard
 from vidfarm_service.status_messages import StatusMessages, job_buttons, status_text
-from vidfarm_service.submissions import check_quota, job_parameters, make_job, new_job_id
+from vidfarm_service.submissions import check_quota, job_parameters, make_job
 
 log = logging.getLogger(__name__)
 DEFAULT_PHOTO_PROMPT = "the photo comes to life, gentle natural motion"

@@ -5,14 +5,13 @@ Everything a person can get wrong is refused here with a JobRefused naming what 
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidfarm.errors import InputImageError, JobRefused, WorkflowError
-from vidfarm.jobs.options import check_job_options
+from vidfarm.errors import InputImageError, JobRefused, JobSpecInvalid, OptionProblem, QuotaExceeded
+from vidfarm.jobs.spec import JobSpec, new_job_id
 from vidfarm.media.checks import check_upload_image
 from vidfarm_service.jobs import Job, JobStatus, JobStore
 
@@ -34,10 +33,6 @@ class Limits:
     gpu_minutes_per_day: float
 
 
-def new_job_id() -> str:
-    return secrets.token_hex(5)
-
-
 def job_parameters(
     prompt: str,
     *,
@@ -46,36 +41,35 @@ def job_parameters(
     limits: Limits,
     image: Path | None = None,
 ) -> dict[str, Any]:
-    """Notebook parameters for a request; JobRefused if the prompt, an option or the image cannot be used."""
+    """Notebook parameters for a request; JobRefused (with every problem) if the prompt, an option or the image
+    cannot be used. The checks are the core's JobSpec: the same ranges as the notebook, the node pack and batch."""
     prompt = prompt.strip()
-    if not prompt:
-        raise JobRefused("the prompt is empty: describe the video you want")
     if len(prompt) > limits.max_prompt_chars:
         raise JobRefused(
             f"the prompt is {len(prompt)} characters; at most {limits.max_prompt_chars}, please - shorten it"
         )
-    unknown = sorted(set(options) - set(CHOOSABLE))
-    if unknown:
-        raise JobRefused(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(CHOOSABLE)}")
-    parameters: dict[str, Any] = {**defaults, **{k: v for k, v in options.items() if v is not None}, "prompt": prompt}
-    _check_options(parameters, limits)
+    problems = [OptionProblem(k, "unknown option", "one of " + ", ".join(CHOOSABLE)) for k in sorted(options)
+                if k not in CHOOSABLE]  # fmt: skip
+    seconds = options.get("seconds", defaults.get("seconds"))
+    if isinstance(seconds, int | float) and not 1 <= seconds <= limits.max_seconds:
+        problems.append(OptionProblem("seconds", f"{seconds:g} s is not offered here", f"1 to {limits.max_seconds:g}"))
+    if problems:
+        raise JobRefused("; ".join(map(str, problems)), problems)
     if image is not None:
         try:
             check_upload_image(image, max_bytes=limits.max_upload_bytes)
         except InputImageError as exc:
             raise JobRefused(str(exc)) from None
-        parameters["image"] = str(image)
-    return parameters
-
-
-def _check_options(parameters: dict[str, Any], limits: Limits) -> None:
-    seconds = float(parameters.get("seconds", 0))
-    if not 1 <= seconds <= limits.max_seconds:
-        raise JobRefused(f"seconds must be between 1 and {limits.max_seconds:g}, not {seconds:g}")
-    try:  # ranges, recipes and strategies: the pipeline's own declarations (vidfarm.jobs.options)
-        parameters.update(check_job_options(parameters))
-    except WorkflowError as exc:
-        raise JobRefused(str(exc)) from None
+    # settings that are not the job's content (head_url, head_token) pass through as notebook parameters
+    place = {k: v for k, v in defaults.items() if k not in JobSpec.names()}
+    asked = {**{k: v for k, v in defaults.items() if k in JobSpec.names()}, **options, "prompt": prompt}
+    if image is not None:
+        asked["image"] = str(image)
+    try:
+        spec = JobSpec.from_values(asked)
+    except JobSpecInvalid as exc:
+        raise JobRefused(str(exc), exc.problems) from None
+    return {**place, **spec.values()}
 
 
 def check_quota(store: JobStore, owner: str, limits: Limits, *, now: float | None = None) -> None:
@@ -83,10 +77,10 @@ def check_quota(store: JobStore, owner: str, limits: Limits, *, now: float | Non
     now = now if now is not None else time.time()
     today = [job for job in store.since(owner, now - 86400) if job.status is not JobStatus.CANCELED or job.started]
     if len(today) >= limits.jobs_per_day:
-        raise JobRefused(f"you have used your {limits.jobs_per_day} jobs for today; try again tomorrow")
+        raise QuotaExceeded(f"you have used your {limits.jobs_per_day} jobs for today; try again tomorrow")
     minutes = sum(job.gpu_seconds for job in today) / 60
     if minutes >= limits.gpu_minutes_per_day:
-        raise JobRefused(
+        raise QuotaExceeded(
             f"you have used {minutes:.0f} of your {limits.gpu_minutes_per_day:g} GPU minutes for today; "
             "try again tomorrow"
         )

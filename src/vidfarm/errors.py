@@ -2,11 +2,13 @@
 
 VidfarmError
 ├── WorkflowError              a workflow file or graph cannot be used
-│   └── WorkflowInvalid        checked against /object_info: carries the list of Problems
+│   ├── WorkflowInvalid        checked against /object_info: carries the list of Problems
+│   └── JobSpecInvalid         a job's options cannot be used: carries one OptionProblem per option
 ├── InputImageError            an image to upload is not an image, or too big
 ├── InputVideoError            a video to upload does not decode, or is too big
 ├── TilingError                an upscale cannot be planned (bad sizes, or not even the smallest tile fits)
-├── JobRefused                 the service will not take a job (bad options, too long a prompt, over a limit)
+├── JobRefused                 the service will not take a job (bad options, too long a prompt, a bad photo)
+│   └── QuotaExceeded          today's jobs or GPU minutes are used up
 ├── ConfigError                a setting is missing, malformed or out of range (say which, and how to set it)
 ├── ProcessStartFailed         a process vidfarm starts (the token proxy, a helper) did not come up
 ├── PlanError                  a long video cannot be planned as asked
@@ -76,6 +78,26 @@ class WorkflowInvalid(WorkflowError):
         super().__init__(f"workflow {name} cannot run on this server:\n{_problem_lines(problems)}")
 
 
+@dataclass(frozen=True)
+class OptionProblem:
+    """One option of a job that cannot be used: which, what was wrong, and what is allowed instead."""
+
+    option: str
+    problem: str
+    allowed: str
+
+    def __str__(self) -> str:
+        return f"{self.option}: {self.problem} (allowed: {self.allowed})"
+
+
+class JobSpecInvalid(WorkflowError):
+    """A job's options cannot be used; `problems` has every one, so a person can fix them all at once."""
+
+    def __init__(self, problems: list[OptionProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
 class InputImageError(VidfarmError):
     """An input image is unreadable, of the wrong type or too big."""
 
@@ -113,7 +135,15 @@ class VRFormatError(VidfarmError):
 
 
 class JobRefused(VidfarmError):
-    """The service refuses a job request; the message tells the person what to change."""
+    """The service refuses a job request; the message tells the person what to change (`problems`: per option)."""
+
+    def __init__(self, message: str, problems: list[OptionProblem] | None = None) -> None:
+        self.problems = problems or []
+        super().__init__(message)
+
+
+class QuotaExceeded(JobRefused):
+    """The person has used today's jobs or GPU minutes; nothing about the request itself is wrong."""
 
 
 class ProviderError(VidfarmError):

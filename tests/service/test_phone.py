@@ -118,9 +118,52 @@ def test_bad_inputs_get_clear_replies(bot_api: FakeBotApi, service: ServiceProce
     fake = service.api.post(
         "/api/jobs/upload", data={"prompt": "x"}, files={"image": ("a.jpg", b"hello", "image/jpeg")}
     )
-    assert fake.status_code == 400 and "not an image" in fake.json()["detail"]
+    assert fake.status_code == 422 and "not an image" in fake.json()["detail"]
     long = service.api.post("/api/jobs", json={"prompt": "b" * 10_000})
-    assert long.status_code == 400 and "at most 2000" in long.json()["detail"]
+    assert long.status_code == 422 and "at most 2000" in long.json()["detail"]
+    assert len(service.jobs()) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "option", "says"),
+    [
+        ({"fps": 0}, "fps", "0 is below the minimum 1"),
+        ({"fps": -16}, "fps", "-16 is below the minimum 1"),
+        ({"fps": 100000}, "fps", "100000 is above the maximum 60"),
+        ({"seed": -1}, "seed", "-1 is below the minimum 0"),
+        ({"seed": 2**70}, "seed", "is above the maximum 9223372036854775807"),
+        ({"recipe": "wan22_5bb"}, "recipe", "no recipe named 'wan22_5bb'"),
+        ({"recipe": "wan22_5b", "strategy": "keyframes"}, "strategy", "recipe wan22_5b cannot do keyframes"),
+        ({"workers": "local:64"}, "workers", "unknown option"),
+        ({"prompt": "a\x07bell"}, "prompt", "cannot be sent (U+0007)"),
+    ],
+)
+def test_every_bad_option_is_422_with_what_to_change_before_any_process(
+    service: ServiceProcess, body: dict[str, object], option: str, says: str
+) -> None:
+    before = len(service.jobs())
+    refused = service.api.post("/api/jobs", json={"prompt": "a kite", "seconds": 4, **body})
+    assert refused.status_code == 422, refused.text
+    problem = next(p for p in refused.json()["problems"] if p["option"] == option)
+    assert says in problem["problem"] and problem["allowed"]
+    assert len(service.jobs()) == before  # nothing queued, nothing started
+
+
+def test_malformed_requests_are_refused_not_500(service: ServiceProcess) -> None:
+    before = len(service.jobs())
+    for body, says in [({"prompt": "a", "seconds": "abc"}, "seconds"), ({"prompt": "a", "colour": "red"}, "colour"),
+                       ({"prompt": 5}, "prompt")]:  # fmt: skip
+        refused = service.api.post("/api/jobs", json=body)
+        assert refused.status_code == 422 and says in refused.text, refused.text
+    upload = service.api.post(
+        "/api/jobs/upload",
+        data={"prompt": "x", "options": '{"width": "abc"}'},
+        files={"image": ("a.jpg", jpeg(), "image/jpeg")},
+    )
+    assert upload.status_code == 422 and upload.json()["problems"][0]["option"] == "width", upload.text
+    not_json = service.api.post("/api/jobs/upload", data={"prompt": "x", "options": "{oops"},
+                                files={"image": ("a.jpg", jpeg(), "image/jpeg")})  # fmt: skip
+    assert not_json.status_code == 422 and "JSON object" in not_json.json()["detail"]
     assert len(service.jobs()) == before
 
 
@@ -219,7 +262,11 @@ def test_forged_webhook_is_rejected(tmp_path: Path) -> None:
         forged = httpx.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "not-the-secret"})
         assert forged.status_code == 403
         assert httpx.post(url, json=update).status_code == 403
-        real = httpx.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET})
+        secret = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+        for malformed in (b"{not json", b"[1, 2]", b'{"message": "no update id"}'):  # right secret, bad body
+            bad = httpx.post(url, content=malformed, headers={**secret, "Content-Type": "application/json"})
+            assert bad.status_code == 400, bad.text
+        real = httpx.post(url, json=update, headers=secret)
         assert real.status_code == 200
         assert len(bot_api.wait_for(lambda: replies(bot_api, FRIEND), what="the reply to the real update")) == 1
         assert bot_api.polls == 0  # webhook mode does not poll

@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vidfarm.errors import BatchError, VidfarmError
+from vidfarm.errors import BatchError, JobSpecInvalid, VidfarmError
 from vidfarm.fleet.pool import RentedPool
+from vidfarm.jobs.spec import JobSpec
 
 
 def grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -131,6 +132,11 @@ class BatchRunner:
         if unknown:
             takes = ", ".join(sorted(self.accepted))
             raise BatchError(f"{self.notebook.name} has no parameter {', '.join(unknown)}; it takes: {takes}")
+        if set(JobSpec.names()) <= self.accepted:  # a pipeline notebook: every row is a whole job, checked up front
+            try:
+                JobSpec.from_values({k: v for k, v in parameters.items() if k in JobSpec.names()})
+            except JobSpecInvalid as exc:
+                raise BatchError(f"parameter set {parameters}: {exc}") from None
 
     def _injected(self, run_id: str, run_dir: Path) -> dict[str, Any]:
         offered: dict[str, Any] = {

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy.local import REPO
+from vidfarm.errors import JobSpecInvalid
+from vidfarm.jobs.options import pipeline_declaration
 from vidfarm.jobs.progress_log import ProgressLog
-from vidfarm.render.plan import STRATEGIES
+from vidfarm.jobs.spec import JobSpec
 from vidfarm.workflow.recipe import load_recipes
 
 PIPELINE = REPO / "notebooks" / "10_long_video.ipynb"
@@ -64,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("prompt", nargs="?", default="a paper boat drifting down a rainy street")
+    declared = pipeline_declaration().parameters  # the defaults and ranges of every surface: long_video.toml
+    parser.add_argument("prompt", nargs="?", default=declared["prompt"].default)
     parser.add_argument("--image", default="", help="a photo: image-to-video")
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--width", type=int, default=2560)
-    parser.add_argument("--height", type=int, default=1440)
-    parser.add_argument("--fps", type=int, default=16)
-    parser.add_argument("--strategy", default="keyframes", choices=STRATEGIES)
+    parser.add_argument("--seconds", type=float, default=declared["seconds"].default)
+    parser.add_argument("--width", type=int, default=declared["width"].default)
+    parser.add_argument("--height", type=int, default=declared["height"].default)
+    parser.add_argument("--fps", type=int, default=declared["fps"].default)
+    parser.add_argument("--strategy", default=declared["strategy"].default, choices=declared["strategy"].options)
     parser.add_argument(
         "--recipe",
         default="standin",
@@ -81,27 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs") / "demo")
     args = parser.parse_args(argv)
+    job = {k: getattr(args, k) for k in ("prompt", "image", "seconds", "width", "height", "fps", "strategy", "recipe",
+                                         "workers", "seed")}  # fmt: skip
+    try:  # refused here, before any process starts
+        JobSpec.from_values(job)
+    except JobSpecInvalid as exc:
+        print("error: " + "\n       ".join(str(p) for p in exc.problems), file=sys.stderr)
+        return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     record = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
     print(f"running {PIPELINE.name} (executed copy: {record})", file=sys.stderr)
     try:
-        summary = run_pipeline(
-            {
-                "prompt": args.prompt,
-                "image": args.image,
-                "seconds": args.seconds,
-                "width": args.width,
-                "height": args.height,
-                "fps": args.fps,
-                "strategy": args.strategy,
-                "recipe": args.recipe,
-                "workers": args.workers,
-                "seed": args.seed,
-                "out_dir": str(out),
-            },
-            record,
-        )
+        summary = run_pipeline({**job, "out_dir": str(out)}, record)
     except Exception as exc:  # papermill's error carries the notebook's traceback; keep the message short
         print(
             f"error: the pipeline notebook failed: {str(exc).strip().splitlines()[-1]}\n(see {record})", file=sys.stderr

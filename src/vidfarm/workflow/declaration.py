@@ -70,9 +70,9 @@ class Parameter:
     def _check_bounds(self, value: Any) -> None:
         if self.type in ("int", "float"):
             if self.minimum is not None and value < self.minimum:
-                raise WorkflowError(f"parameter {self.name}: {value} is below the minimum {self.minimum:g}")
+                raise WorkflowError(f"parameter {self.name}: {value} is below the minimum {number(self.minimum)}")
             if self.maximum is not None and value > self.maximum:
-                raise WorkflowError(f"parameter {self.name}: {value} is above the maximum {self.maximum:g}")
+                raise WorkflowError(f"parameter {self.name}: {value} is above the maximum {number(self.maximum)}")
             if self.type == "int" and self.step and self.minimum is not None and (value - self.minimum) % self.step:
                 raise WorkflowError(
                     f"parameter {self.name}: {value} must be {self.minimum:g} plus a multiple of {self.step:g}"
@@ -83,6 +83,11 @@ class Parameter:
             raise WorkflowError(
                 f"parameter {self.name}: {len(value)} characters is too long (at most {self.max_length}); shorten it"
             )
+
+
+def number(value: float) -> str:
+    """A bound as a person writes it: 9223372036854775807, not 9.22337e+18; 0.5, not 0.500000."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _convert(kind: str, value: Any) -> Any:
