@@ -25,10 +25,10 @@ from comfy_api.latest import io
 from PIL import Image
 
 from vidfarm.comfy.local import LocalComfy
-from vidfarm.jobs.options import default_recipe
+from vidfarm.jobs.options import default_recipe, pipeline_declaration
 from vidfarm.render.dispatch import Dispatcher, Worker
 from vidfarm.render.long_video import dispatch_report, finish_job, render_segments
-from vidfarm.render.plan import KEYFRAME_MODES, STRATEGIES, Plan, make_plan, with_photo
+from vidfarm.render.plan import Plan, make_plan, with_photo
 from vidfarm.workflow.declaration import find_declaration
 from vidfarm.workflow.recipe import find_recipe, load_recipes
 
@@ -38,6 +38,18 @@ RECIPES = WORKFLOWS / "recipes.toml"
 PlanType = io.Custom("VIDFARM_PLAN")
 PoolType = io.Custom("VIDFARM_POOL")
 SegmentsType = io.Custom("VIDFARM_SEGMENTS")
+
+
+def _declared(name: str) -> dict[str, Any]:
+    """An input's default, range and choices from the pipeline's declaration (workflows/long_video.toml): the same
+    rules as the notebook, the service and JobSpec, so the editor cannot offer what a job would refuse."""
+    parameter = pipeline_declaration(WORKFLOWS).parameters[name]
+    if parameter.options:
+        return {"options": list(parameter.options), "default": parameter.default}
+    assert parameter.minimum is not None and parameter.maximum is not None, f"{name} is declared without a range"
+    cast = int if parameter.type == "int" else float
+    bounds = {"default": cast(parameter.default), "min": cast(parameter.minimum), "max": cast(parameter.maximum)}
+    return {**bounds, "step": int(parameter.step)} if parameter.step else bounds
 
 
 class VidfarmPlan(io.ComfyNode):
@@ -55,14 +67,13 @@ class VidfarmPlan(io.ComfyNode):
                     default="a paper boat drifting down a rainy street",
                     tooltip="What the video shows. For strategy 'shots', one shot per line.",
                 ),
-                io.Float.Input("seconds", default=30.0, min=0.5, max=600.0, step=0.5, tooltip="Length of the video."),
-                io.Int.Input("fps", default=16, min=1, max=60, tooltip="Frames per second of the result."),
-                io.Int.Input("width", default=2560, min=64, max=8192, step=2, tooltip="Final width in pixels."),
-                io.Int.Input("height", default=1440, min=64, max=8192, step=2, tooltip="Final height in pixels."),
+                io.Float.Input("seconds", **_declared("seconds"), step=0.5, tooltip="Length of the video."),
+                io.Int.Input("fps", **_declared("fps"), tooltip="Frames per second of the result."),
+                io.Int.Input("width", **_declared("width"), tooltip="Final width in pixels."),
+                io.Int.Input("height", **_declared("height"), tooltip="Final height in pixels."),
                 io.Combo.Input(
                     "strategy",
-                    options=list(STRATEGIES),
-                    default="keyframes",
+                    **_declared("strategy"),
                     tooltip="keyframes: all segments in parallel between keyframes (seamless); "
                     "chain: each segment from the last frame of the one before (serial); "
                     "shots: independent cuts.",
@@ -75,32 +86,25 @@ class VidfarmPlan(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "render_height",
-                    default=0,
-                    min=0,
-                    max=4096,
+                    **_declared("render_height"),
                     optional=True,
                     tooltip="Render height of keyframes and segments; 0 = the recipe's native size.",
                 ),
                 io.Int.Input(
                     "segment_frames",
-                    default=0,
-                    min=0,
-                    max=257,
+                    **_declared("segment_frames"),
                     tooltip="Frames per segment (4n+1); 0 = the recipe's native length.",
                 ),
                 io.Combo.Input(
                     "keyframes",
-                    options=list(KEYFRAME_MODES),
-                    default="derived",
+                    **_declared("keyframes"),
                     optional=True,
                     tooltip="derived: keyframes 1..N are re-rendered from keyframe 0 (one subject, one world); "
                     "independent: each keyframe from the prompt alone (the old way, for comparison).",
                 ),
                 io.Float.Input(
                     "color_match",
-                    default=1.0,
-                    min=0.0,
-                    max=1.0,
+                    **_declared("color_match"),
                     step=0.05,
                     optional=True,
                     tooltip="How strongly every segment's colours are held to keyframe 0 (0 = off).",

@@ -40,7 +40,12 @@ def test_builder_and_workflows_agree(recipe: str, strategy: str, photo: bool) ->
         declaration = find_declaration(WORKFLOWS, task.workflow)
         values = {**task.values, **{name: "vidfarm/inputs/x.png" for name in task.inputs}}
         graph = declaration.fill(declaration.graph(), values)  # raises on any unknown or out-of-range value
-        assert graph
+        for name, value in values.items():  # every value the builder sends lands where the declaration says
+            parameter = declaration.parameters[name]
+            for target in parameter.targets:
+                assert graph[target.node_id]["inputs"][target.input_name] == parameter.coerce(value), (task.id, name)
+        unset = set(declaration.parameters) - set(values)  # what the builder leaves alone keeps its declared default
+        assert all(p.default is not None for name, p in declaration.parameters.items() if name in unset), task.id
         role = next(r for r, name in chosen.workflows.items() if name == task.workflow)
         assert NEEDED_OUTPUTS[role] <= set(declaration.outputs), (task.workflow, declaration.outputs)
         assert all(node in graph for node in declaration.outputs.values())
