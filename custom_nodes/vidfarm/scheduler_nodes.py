@@ -26,6 +26,7 @@ from PIL import Image
 
 from vidfarm.comfy.local import LocalComfy
 from vidfarm.jobs.options import default_recipe, pipeline_declaration
+from vidfarm.jobs.spec import content_id
 from vidfarm.render.dispatch import Dispatcher, Worker
 from vidfarm.render.long_video import dispatch_report, finish_job, render_segments
 from vidfarm.render.plan import Plan, make_plan, with_photo
@@ -249,7 +250,7 @@ class VidfarmSegmentScheduler(io.ComfyNode):
         the_plan = Plan.from_json(plan["plan"])
         recipe = find_recipe(RECIPES, plan["recipe"])
         photo_hash = hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest() if image is not None else ""
-        job_id = job_id or hashlib.sha256(json.dumps([plan, seed, photo_hash]).encode()).hexdigest()[:16]
+        job_id = job_id or content_id([plan, seed, photo_hash])  # run from the editor with no id: the same scheme
         job_dir = Path(folder_paths.get_output_directory()) / "vidfarm" / "jobs" / job_id
         photo = _save_photo(image, job_dir / "photo.png") if image is not None else None
         if photo is not None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
-import hashlib
 import itertools
 import json
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 
 from vidfarm.errors import BatchError, JobSpecInvalid, VidfarmError
 from vidfarm.fleet.pool import RentedPool
-from vidfarm.jobs.spec import JobSpec
+from vidfarm.jobs.spec import JobSpec, content_id
 
 
 def grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -69,7 +68,7 @@ def load_parameter_sets(path: str | Path) -> list[dict[str, Any]]:
 
 
 def run_id_for(parameters: dict[str, Any]) -> str:
-    return "run-" + hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:12]
+    return "run-" + content_id(parameters)
 
 
 def notebook_parameters(notebook: Path) -> set[str]:

@@ -134,7 +134,7 @@ class JobSpec:
         values = self.values()
         if self.image:
             values["image"] = hashlib.sha256(Path(self.image).read_bytes()).hexdigest()
-        return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+        return content_id(values)
 
     def describe(self, workflows_dir: Path = WORKFLOWS) -> str:
         """Two lines a person reads before the render starts."""
@@ -145,6 +145,13 @@ class JobSpec:
             f"{len(plan.keyframes)} keyframes, {len(plan.segments)} segments of {plan.segments[0].render_frames} "
             f"frames ({self.strategy}, recipe {self.recipe}: rendered at {rendered[0]}x{rendered[1]})"
         )
+
+
+def content_id(values: Any) -> str:
+    """The one derived-id scheme (jobs, batch runs, a head run from the editor without an id): 16 hex characters
+    of the SHA-256 of the values as canonical JSON, so equal requests share finished work."""
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def new_job_id() -> str:
