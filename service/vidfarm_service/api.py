@@ -11,19 +11,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vidfarm.errors import JobRefused
 from vidfarm_service.context import Service
 from vidfarm_service.jobs import Job
-from vidfarm_service.links import KINDS
 from vidfarm_service.submissions import check_quota, job_parameters, make_job
+from vidfarm_service.watch import file_response
 
 API_OWNER = "api"
 CHUNK = 1 << 20
 
 
 class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is a 422, never silently ignored
+
     prompt: str
     seconds: float | None = None
     width: int | None = None
@@ -59,6 +61,16 @@ api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 public = APIRouter()
 
 
+HIDDEN = ("workers", "head_url", "head_token")  # the farm's settings (from DEFAULTS), not the job's request
+
+
+def shown(job: Job) -> dict[str, Any]:
+    """A job as the API shows it: without the pool's addresses and tokens."""
+    body = job.public()
+    body["parameters"] = {k: v for k, v in job.parameters.items() if k not in HIDDEN}
+    return body
+
+
 def _job_or_404(svc: Service, job_id: str) -> Job:
     job = svc.store.get(job_id)
     if job is None:
@@ -69,7 +81,7 @@ def _job_or_404(svc: Service, job_id: str) -> Job:
 def _submit(svc: Service, prompt: str, options: dict[str, Any], image: Path | None = None) -> dict[str, Any]:
     check_quota(svc.store, API_OWNER, svc.limits)
     parameters = job_parameters(prompt, options=options, defaults=svc.settings.defaults, limits=svc.limits, image=image)
-    return svc.runner.submit(make_job(API_OWNER, parameters)).public()
+    return shown(svc.runner.submit(make_job(API_OWNER, parameters)))
 
 
 @api.post("/jobs", status_code=201)
@@ -114,13 +126,13 @@ async def save_upload(upload: UploadFile, folder: Path, *, max_bytes: int) -> Pa
 
 
 @api.get("/jobs")
-async def list_jobs(svc: ServiceDep, limit: int = 50) -> list[dict[str, Any]]:
-    return [job.public() for job in svc.store.recent(limit=min(limit, 500))]
+async def list_jobs(svc: ServiceDep, limit: int = 50, owner: str | None = None) -> list[dict[str, Any]]:
+    return [shown(job) for job in svc.store.recent(limit=min(limit, 500), owner=owner)]
 
 
 @api.get("/jobs/{job_id}")
 async def get_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
-    return _job_or_404(svc, job_id).public()
+    return shown(_job_or_404(svc, job_id))
 
 
 @api.post("/jobs/{job_id}/cancel")
@@ -128,17 +140,17 @@ async def cancel_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
     _job_or_404(svc, job_id)
     job = await svc.runner.cancel(job_id)
     assert job is not None
-    return job.public()
+    return shown(job)
 
 
 @api.get("/jobs/{job_id}/files/{kind}")
 async def download(job_id: str, kind: str, svc: ServiceDep) -> FileResponse:
-    return _file_response(_job_or_404(svc, job_id), kind)
+    return file_response(_job_or_404(svc, job_id), kind)
 
 
 @api.get("/jobs/{job_id}/link")
 async def signed_link(job_id: str, svc: ServiceDep, kind: str = "video") -> LinkPublic:
-    _file_response(_job_or_404(svc, job_id), kind)
+    file_response(_job_or_404(svc, job_id), kind)
     return LinkPublic(url=svc.signer.url(job_id, kind), expires_in=svc.signer.ttl_seconds)
 
 
@@ -159,14 +171,6 @@ def render_html(executed: Path) -> str:
     return str(body)
 
 
-@public.get("/files/{job_id}/{name}")
-async def signed_file(job_id: str, name: str, expires: int, sig: str, svc: ServiceDep) -> FileResponse:
-    kind = name.rsplit(".", 1)[0]
-    if not svc.signer.verify(job_id, kind, expires, sig):
-        raise HTTPException(403, "this link is invalid or has expired: ask the bot for the job again (/jobs)")
-    return _file_response(_job_or_404(svc, job_id), kind)
-
-
 @public.get("/healthz")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -183,13 +187,3 @@ async def telegram_webhook(
         raise HTTPException(403, "wrong X-Telegram-Bot-Api-Secret-Token")
     await svc.bot.feed(await request.json())
     return JSONResponse({"ok": True})
-
-
-def _file_response(job: Job, kind: str) -> FileResponse:
-    if kind not in KINDS:
-        raise HTTPException(404, f"no file kind {kind}; one of {', '.join(KINDS)}")
-    path = (job.result or {}).get(kind)
-    if not path or not Path(path).is_file():
-        raise HTTPException(404, f"job {job.id} has no {kind} (status {job.status.value})")
-    media = "image/jpeg" if kind == "thumbnail" else "video/mp4"
-    return FileResponse(path, media_type=media, filename=f"{job.id}-{kind}{Path(path).suffix}")

@@ -22,7 +22,7 @@ RESOLUTIONS = {  # the phone's choice of aspect / resolution
     "9:16": (720, 1280),
     "1:1": (960, 960),
 }
-CHOOSABLE = ("seconds", "width", "height", "fps", "strategy", "recipe", "seed", "keyframes", "color_match")
+CHOOSABLE = ("seconds", "width", "height", "fps", "strategy", "recipe", "seed", "keyframes", "color_match", "vr")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ def job_parameters(
         raise JobRefused(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(CHOOSABLE)}")
     parameters: dict[str, Any] = {**defaults, **{k: v for k, v in options.items() if v is not None}, "prompt": prompt}
     _check_options(parameters, limits)
+    if parameters.get("vr") not in (None, "", "vr180_mono"):
+        raise JobRefused(f"vr must be empty or vr180_mono, not {parameters['vr']}")
     if image is not None:
         try:
             check_upload_image(image, max_bytes=limits.max_upload_bytes)
