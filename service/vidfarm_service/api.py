@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vidfarm.errors import JobRefused
 from vidfarm_service.context import Service
 from vidfarm_service.jobs import Job
+from vidfarm_service.links import PAGE
 from vidfarm_service.submissions import check_quota, job_parameters, make_job
 from vidfarm_service.watch import file_response
 
@@ -150,7 +151,8 @@ async def download(job_id: str, kind: str, svc: ServiceDep) -> FileResponse:
 
 @api.get("/jobs/{job_id}/link")
 async def signed_link(job_id: str, svc: ServiceDep, kind: str = "video") -> LinkPublic:
-    file_response(_job_or_404(svc, job_id), kind)
+    """A signed link to a file, or (kind=watch) to the page that plays the video."""
+    file_response(_job_or_404(svc, job_id), "video" if kind == PAGE else kind)  # 404 unless there is one
     return LinkPublic(url=svc.signer.url(job_id, kind), expires_in=svc.signer.ttl_seconds)
 
 

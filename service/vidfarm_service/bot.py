@@ -428,7 +428,7 @@ class TelegramBot:
                 prompt, options=chosen, defaults=self.service.settings.defaults, limits=self.service.limits, image=image
             )
         except JobRefused as exc:
-            await message.reply_text(say(lang, "refused", reason=refusal_text(str(exc), lang)))
+            await message.reply_text(say(lang, "refused", reason=refusal_text(str(exc), lang)), do_quote=True)
             return None
         if not confirmed and float(parameters["seconds"]) >= self.confirm_seconds:
             await self._ask_first(message, prompt, image, chosen, parameters, lang)
@@ -436,7 +436,7 @@ class TelegramBot:
         job = make_job(_owner(user), parameters, chat_id=message.chat_id)
         self.people.remember_job(job.id, message.message_id, lang)
         text = self.status.text_for(job, lang)
-        sent = await message.reply_text(text, reply_markup=running_buttons(job, lang))
+        sent = await message.reply_text(text, reply_markup=running_buttons(job, lang), do_quote=True)
         job.status_message_id = sent.message_id
         self.status.track(job, sent.message_id, text)
         return self.service.runner.submit(job)
