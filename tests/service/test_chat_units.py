@@ -81,7 +81,10 @@ def test_eta_never_rises_while_nothing_moves() -> None:
 @pytest.mark.parametrize(
     ("error", "key"),
     [
-        ("ExecutionFailed: prompt af2850ec failed in node 3 (VidfarmSegmentScheduler): refused wan22_14b_keyframe", "why_recipe"),
+        (
+            "ExecutionFailed: prompt af2850ec failed in node 3 (VidfarmSegmentScheduler): refused wan22_14b_keyframe",
+            "why_recipe",
+        ),
         ("InputImageError: cannot identify image file '/srv/uploads/x.jpg'", "why_image"),
         ("RuntimeError: CUDA error: out of memory", "why_memory"),
         ("ZeroDivisionError: division by zero", "why_option"),

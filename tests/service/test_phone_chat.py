@@ -155,7 +155,11 @@ def test_cancel_with_no_argument_stops_the_running_job(bot_api: FakeBotApi, serv
     bot_api.send_text(EN_USER, "/options seconds ３０")  # full-width digits, as a Japanese keyboard types them
     wait_sent(bot_api, "sendMessage", EN_USER, before, "Options", "the options")
     bot_api.send_text(EN_USER, "the first of two")
-    first = bot_api.wait_for(lambda: newest_job(service, EN_USER)["parameters"]["prompt"] == "the first of two" and newest_job(service, EN_USER))  # type: ignore[index]  # noqa: E501
+    first = bot_api.wait_for(
+        lambda: (
+            newest_job(service, EN_USER)["parameters"]["prompt"] == "the first of two" and newest_job(service, EN_USER)
+        )
+    )  # type: ignore[index]  # noqa: E501
     service.wait_status(str(first["id"]), "running")
     bot_api.send_text(EN_USER, "the second of two")
     second = bot_api.wait_for(lambda: (j := newest_job(service, EN_USER))["id"] != first["id"] and j)
@@ -187,7 +191,9 @@ def test_the_watch_page_plays_on_a_phone(bot_api: FakeBotApi, service: ServicePr
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])  # noqa: E501
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+        )  # noqa: E501
         try:
             phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
             tab = phone.new_page()
@@ -195,7 +201,9 @@ def test_the_watch_page_plays_on_a_phone(bot_api: FakeBotApi, service: ServicePr
             tab.wait_for_function("document.querySelector('video').readyState >= 2", timeout=30_000)
             tab.evaluate("document.querySelector('video').muted = true; document.querySelector('video').play()")
             tab.wait_for_function("document.querySelector('video').currentTime > 0.2", timeout=30_000)
-            size = tab.evaluate("[document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]")
+            size = tab.evaluate(
+                "[document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]"
+            )
             assert size == [320, 180]
             assert "a paper boat in the rain" in tab.inner_text("body") and "シード 11" in tab.inner_text("body")
             assert tab.inner_text("#download") == "⬇ ダウンロード"
@@ -254,7 +262,10 @@ def test_the_api_serves_while_telegram_is_down_and_the_bot_connects_later(tmp_pa
         time.sleep(2)
         absent.start()
         absent.send_text(FRIEND, "/help")
-        assert "Send me a text" in wait_sent(absent, "sendMessage", FRIEND, 0, what="help after reconnecting").fields["text"]
+        assert (
+            "Send me a text"
+            in wait_sent(absent, "sendMessage", FRIEND, 0, what="help after reconnecting").fields["text"]
+        )
         assert "unreachable" in svc.log() and "123456:TEST" not in svc.log()
     finally:
         svc.stop()
