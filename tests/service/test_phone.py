@@ -74,9 +74,12 @@ def test_photo_becomes_image_to_video(bot_api: FakeBotApi, service: ServiceProce
     assert "video" in video.files and "thumbnail" in video.files
     assert max(Image.open(io.BytesIO(video.files["thumbnail"])).size) <= 320  # the Bot API's thumbnail limit
     assert len(video.files["video"]) == Path(job["result"]["video"]).stat().st_size  # the full video, not a preview
-    link = re.search(r"(http://\S+/files/\S+)", video.fields["caption"])
+    link = re.search(r"(http://\S+/watch/\S+)", video.fields["caption"])
     assert link, video.fields["caption"]
-    streamed = httpx.get(link.group(1), headers={"Range": "bytes=0-99"})  # no API token: the signature is the key
+    page = httpx.get(link.group(1))  # no API token: the signature is the key
+    source = re.search(r'<video[^>]* src="([^"]+)"', page.text)
+    assert page.status_code == 200 and source, page.text
+    streamed = httpx.get(source.group(1).replace("&amp;", "&"), headers={"Range": "bytes=0-99"})
     assert streamed.status_code == 206 and len(streamed.content) == 100
     assert streamed.headers["content-range"].startswith("bytes 0-99/")
     assert bot_api.unchanged_edits == 0
@@ -110,7 +113,7 @@ def test_admin_allows_a_user(bot_api: FakeBotApi, service: ServiceProcess) -> No
 def test_bad_inputs_get_clear_replies(bot_api: FakeBotApi, service: ServiceProcess) -> None:
     before = len(service.jobs())
     bot_api.send_document(FRIEND, b"%PDF-1.4 definitely not a picture", name="holiday.jpg", mime="image/jpeg")
-    bot_api.wait_for(lambda: any("not an image" in t for t in replies(bot_api, FRIEND)), what="not-an-image reply")
+    bot_api.wait_for(lambda: any("not a picture" in t for t in replies(bot_api, FRIEND)), what="not-an-image reply")
     bot_api.send_document(FRIEND, b"x", name="huge.png", mime="image/png", size=100_000_000)
     bot_api.wait_for(
         lambda: any("100 MB" in t and "up to 20 MB" in t for t in replies(bot_api, FRIEND)), what="a too-big reply"

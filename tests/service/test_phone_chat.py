@@ -20,6 +20,8 @@ from tests.fakes.telegram import Call, FakeBotApi
 from tests.service.harness import ADMIN, FRIEND, STRANGER, ServiceProcess, free_port
 
 JA_USER, EN_USER = FRIEND, ADMIN
+STICKER = {"file_id": "S", "file_unique_id": "S", "width": 1, "height": 1, "is_animated": False, "is_video": False,
+           "type": "regular"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +139,7 @@ def test_every_message_gets_an_answer(bot_api: FakeBotApi, service: ServiceProce
         if what.startswith("/"):
             bot_api.send_text(JA_USER, what)
         elif what == "sticker":
-            bot_api.send_other(JA_USER, sticker={"file_id": "S", "file_unique_id": "S", "width": 1, "height": 1,
-                                                 "is_animated": False, "is_video": False, "type": "regular"})  # fmt: skip
+            bot_api.send_other(JA_USER, sticker=STICKER)
         elif what == "voice":
             bot_api.send_other(JA_USER, voice={"file_id": "V", "file_unique_id": "V", "duration": 2})
         else:
