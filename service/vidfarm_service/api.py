@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from vidfarm.errors import JobRefused
 from vidfarm_service.context import Service
 from vidfarm_service.jobs import Job
-from vidfarm_service.links import KINDS
+from vidfarm_service.links import PAGE
 from vidfarm_service.submissions import check_quota, job_parameters, make_job
+from vidfarm_service.watch import file_response
 
 API_OWNER = "api"
 CHUNK = 1 << 20
@@ -38,6 +39,7 @@ class JobCreate(BaseModel):
     seed: int | None = None
     keyframes: str | None = None  # derived (from keyframe 0: one subject) | independent
     color_match: float | None = None  # 0..1: how strongly segments are held to keyframe 0's colours
+    vr: str | None = None  # empty, or vr180_mono: also a VR180 copy
 
 
 class LinkPublic(BaseModel):
@@ -63,6 +65,16 @@ api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 public = APIRouter()
 
 
+HIDDEN = ("workers", "head_url", "head_token")  # the farm's settings (from DEFAULTS), not the job's request
+
+
+def shown(job: Job) -> dict[str, Any]:
+    """A job as the API shows it: without the pool's addresses and tokens."""
+    body = job.public()
+    body["parameters"] = {k: v for k, v in job.parameters.items() if k not in HIDDEN}
+    return body
+
+
 def _job_or_404(svc: Service, job_id: str) -> Job:
     job = svc.store.get(job_id)
     if job is None:
@@ -73,7 +85,7 @@ def _job_or_404(svc: Service, job_id: str) -> Job:
 def _submit(svc: Service, prompt: str, options: dict[str, Any], image: Path | None = None) -> dict[str, Any]:
     check_quota(svc.store, API_OWNER, svc.limits)
     parameters = job_parameters(prompt, options=options, defaults=svc.settings.defaults, limits=svc.limits, image=image)
-    return svc.runner.submit(make_job(API_OWNER, parameters)).public()
+    return shown(svc.runner.submit(make_job(API_OWNER, parameters)))
 
 
 @api.post("/jobs", status_code=201)
@@ -118,13 +130,13 @@ async def save_upload(upload: UploadFile, folder: Path, *, max_bytes: int) -> Pa
 
 
 @api.get("/jobs")
-async def list_jobs(svc: ServiceDep, limit: int = 50) -> list[dict[str, Any]]:
-    return [job.public() for job in svc.store.recent(limit=min(limit, 500))]
+async def list_jobs(svc: ServiceDep, limit: int = 50, owner: str | None = None) -> list[dict[str, Any]]:
+    return [shown(job) for job in svc.store.recent(limit=min(limit, 500), owner=owner)]
 
 
 @api.get("/jobs/{job_id}")
 async def get_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
-    return _job_or_404(svc, job_id).public()
+    return shown(_job_or_404(svc, job_id))
 
 
 @api.post("/jobs/{job_id}/cancel")
@@ -132,17 +144,18 @@ async def cancel_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
     _job_or_404(svc, job_id)
     job = await svc.runner.cancel(job_id)
     assert job is not None
-    return job.public()
+    return shown(job)
 
 
 @api.get("/jobs/{job_id}/files/{kind}")
 async def download(job_id: str, kind: str, svc: ServiceDep) -> FileResponse:
-    return _file_response(_job_or_404(svc, job_id), kind)
+    return file_response(_job_or_404(svc, job_id), kind)
 
 
 @api.get("/jobs/{job_id}/link")
 async def signed_link(job_id: str, svc: ServiceDep, kind: str = "video") -> LinkPublic:
-    _file_response(_job_or_404(svc, job_id), kind)
+    """A signed link to a file, or (kind=watch) to the page that plays the video."""
+    file_response(_job_or_404(svc, job_id), "video" if kind == PAGE else kind)  # 404 unless there is one
     return LinkPublic(url=svc.signer.url(job_id, kind), expires_in=svc.signer.ttl_seconds)
 
 
@@ -161,14 +174,6 @@ def render_html(executed: Path) -> str:
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))  # type: ignore[no-untyped-call]
     return str(body)
-
-
-@public.get("/files/{job_id}/{name}")
-async def signed_file(job_id: str, name: str, expires: int, sig: str, svc: ServiceDep) -> FileResponse:
-    kind = name.rsplit(".", 1)[0]
-    if not svc.signer.verify(job_id, kind, expires, sig):
-        raise HTTPException(403, "this link is invalid or has expired: ask the bot for the job again (/jobs)")
-    return _file_response(_job_or_404(svc, job_id), kind)
 
 
 @public.get("/healthz")
@@ -194,13 +199,3 @@ async def telegram_webhook(
     except (AttributeError, KeyError, TypeError, ValueError):  # python-telegram-bot's de_json on a non-update
         raise HTTPException(400, "the webhook body is not a Telegram update") from None
     return JSONResponse({"ok": True})
-
-
-def _file_response(job: Job, kind: str) -> FileResponse:
-    if kind not in KINDS:
-        raise HTTPException(404, f"no file kind {kind}; one of {', '.join(KINDS)}")
-    path = (job.result or {}).get(kind)
-    if not path or not Path(path).is_file():
-        raise HTTPException(404, f"job {job.id} has no {kind} (status {job.status.value})")
-    media = "image/jpeg" if kind == "thumbnail" else "video/mp4"
-    return FileResponse(path, media_type=media, filename=f"{job.id}-{kind}{Path(path).suffix}")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from vidfarm_service.jobs import JobStore
 from vidfarm_service.links import LinkSigner
 from vidfarm_service.runner import Runner
 from vidfarm_service.submissions import Limits
+from vidfarm_service.watch import watch
 
 log = logging.getLogger(__name__)
 UPLOAD_FORM_SLACK = 64 * 1024  # room for the prompt, the options and multipart boundaries
@@ -61,10 +63,37 @@ def build_service(settings: Settings) -> Service:
             poll_timeout=settings.telegram_poll_timeout,
             admin_ids=settings.admin_ids,
             status_edit_seconds=settings.status_edit_seconds,
+            max_upload_bytes=settings.telegram_max_upload_bytes,
+            confirm_seconds=settings.confirm_seconds,
         )
+        redact_in_logs(settings.telegram_token.get_secret_value())
+        if urlsplit(settings.public_url).hostname in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "VIDFARM_SERVICE_PUBLIC_URL is %s: links sent to phones will not open; set it to the address "
+                "phones reach (docs/phone.md, 'Public links')",
+                settings.public_url,
+            )
     for user_id in settings.allowed_ids:
         store.allow(user_id, added_by=0)
     return service
+
+
+class _Redact(logging.Filter):
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "<telegram token>"), None
+        return True
+
+
+def redact_in_logs(secret: str) -> None:
+    """The bot token never reaches a log line (PTB's InvalidToken and httpx's URLs both carry it)."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redact(secret))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -88,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     app.include_router(api)
     app.include_router(public)
+    app.include_router(watch)
 
     @app.middleware("http")
     async def refuse_oversized_uploads(

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     admin_ids: list[int] = Field(default_factory=list)
     allowed_ids: list[int] = Field(default_factory=list, description="allowed at start, besides admins")
     status_edit_seconds: float = Field(default=3.0, ge=0)
+    telegram_max_upload_bytes: int = Field(
+        default=50_000_000, ge=1, le=2_000_000_000, description="50 MB (api.telegram.org); 2 GB with a local Bot API"
+    )
+    confirm_seconds: float = Field(default=60.0, gt=0, description="videos this long ask before they start")
 
     # limits
     jobs_per_day: int = Field(default=20, ge=1)

@@ -1,5 +1,7 @@
 """Signed, expiring links to a job's files: HMAC-SHA256 over (job, file kind, expiry), so a phone can stream the
-full-resolution video without the API token, and a link cannot be widened to another job or kept past its time."""
+full-resolution video without the API token, and a link cannot be widened to another job or kept past its time.
+The "watch" kind is the job's page (a player, a download button, its details), which embeds the video's own link
+with the same expiry."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from urllib.parse import urlencode
 
 KINDS = ("video", "preview", "thumbnail")
+PAGE = "watch"
 
 
 class LinkSigner:
@@ -21,16 +24,18 @@ class LinkSigner:
         message = f"{job_id}\n{kind}\n{expires}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def url(self, job_id: str, kind: str = "video", *, now: float | None = None) -> str:
-        expires = int((now if now is not None else time.time()) + self.ttl_seconds)
+    def expiry(self, *, now: float | None = None) -> int:
+        return int((now if now is not None else time.time()) + self.ttl_seconds)
+
+    def url(self, job_id: str, kind: str = "video", *, now: float | None = None, expires: int | None = None) -> str:
+        expires = expires if expires is not None else self.expiry(now=now)
         query = urlencode({"expires": expires, "sig": self.signature(job_id, kind, expires)})
-        return (
-            f"{self.public_url}/files/{job_id}/{kind}.mp4?{query}"
-            if kind != "thumbnail"
-            else (f"{self.public_url}/files/{job_id}/{kind}.jpg?{query}")
-        )
+        if kind == PAGE:
+            return f"{self.public_url}/watch/{job_id}?{query}"
+        suffix = "jpg" if kind == "thumbnail" else "mp4"
+        return f"{self.public_url}/files/{job_id}/{kind}.{suffix}?{query}"
 
     def verify(self, job_id: str, kind: str, expires: int, sig: str, *, now: float | None = None) -> bool:
-        if kind not in KINDS or expires < (now if now is not None else time.time()):
+        if kind not in (*KINDS, PAGE) or expires < (now if now is not None else time.time()):
             return False
         return hmac.compare_digest(self.signature(job_id, kind, expires), sig)

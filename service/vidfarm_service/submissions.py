@@ -21,7 +21,7 @@ RESOLUTIONS = {  # the phone's choice of aspect / resolution
     "9:16": (720, 1280),
     "1:1": (960, 960),
 }
-CHOOSABLE = ("seconds", "width", "height", "fps", "strategy", "recipe", "seed", "keyframes", "color_match")
+CHOOSABLE = ("seconds", "width", "height", "fps", "strategy", "recipe", "seed", "keyframes", "color_match", "vr")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ class Call:
 
 
 class FakeBotApi:
-    def __init__(self) -> None:
+    def __init__(self, *, port: int = 0) -> None:
+        self.languages: dict[int, str] = {}  # user id -> the language_code their updates carry
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}
@@ -44,7 +45,7 @@ class FakeBotApi:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        self.port = port
 
     # lifecycle
     def start(self) -> FakeBotApi:
@@ -61,7 +62,7 @@ class FakeBotApi:
         app.router.add_get("/file/bot{token}/{path:.*}", self._file)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self._loop.run_until_complete(site.start())
         self.port = self._runner.addresses[0][1]
         ready.set()
@@ -87,11 +88,24 @@ class FakeBotApi:
         with self._lock:
             self.updates.append({"update_id": next(self._update_ids), **update})
 
-    def send_text(self, user_id: int, text: str) -> None:
+    def send_text(self, user_id: int, text: str) -> int:
+        """Returns the message id (what the bot's replies must point at)."""
         command = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
-        self.push({"message": self._message(user_id, text=text, entities=command)})
+        message = self._message(user_id, text=text, entities=command)
+        self.push({"message": message})
+        return int(message["message_id"])
 
-    def send_photo(self, user_id: int, data: bytes, *, caption: str = "", size: int | None = None) -> None:
+    def edit_text(self, user_id: int, message_id: int, text: str) -> None:
+        message = {**self._message(user_id, text=text), "message_id": message_id, "edit_date": int(time.time())}
+        self.push({"edited_message": message})
+
+    def send_other(self, user_id: int, **content: Any) -> None:
+        """A sticker, voice, location...: e.g. send_other(1, voice={...})."""
+        self.push({"message": self._message(user_id, **content)})
+
+    def send_photo(
+        self, user_id: int, data: bytes, *, caption: str = "", size: int | None = None, album: str = ""
+    ) -> int:
         file_id = self.add_file(data, "photos")
         photo = [
             {
@@ -102,7 +116,9 @@ class FakeBotApi:
                 "file_size": size if size is not None else len(data),
             }
         ]
-        self.push({"message": self._message(user_id, photo=photo, caption=caption)})
+        message = self._message(user_id, photo=photo, caption=caption, media_group_id=album)
+        self.push({"message": message})
+        return int(message["message_id"])
 
     def send_document(self, user_id: int, data: bytes, *, name: str, mime: str, size: int | None = None) -> None:
         file_id = self.add_file(data, "documents")
@@ -127,7 +143,7 @@ class FakeBotApi:
             {
                 "callback_query": {
                     "id": str(next(self._ids)),
-                    "from": _user(user_id),
+                    "from": _user(user_id, self.languages.get(user_id)),
                     "chat_instance": "1",
                     "data": data,
                     "message": message,
@@ -145,7 +161,7 @@ class FakeBotApi:
             "message_id": next(self._ids),
             "date": int(time.time()),
             "chat": {"id": user_id, "type": "private"},
-            "from": _user(user_id),
+            "from": _user(user_id, self.languages.get(user_id)),
             **{k: v for k, v in content.items() if v},
         }
 
@@ -157,6 +173,12 @@ class FakeBotApi:
                 for c in self.calls
                 if c.method == method and (chat_id is None or c.fields.get("chat_id") == str(chat_id))
             ]
+
+    @staticmethod
+    def reply_to(call: Call) -> int | None:
+        """The message a sent message replies to (PTB sends reply_parameters as JSON)."""
+        parameters = call.fields.get("reply_parameters")
+        return int(json.loads(parameters)["message_id"]) if parameters else None
 
     def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 120, what: str = "") -> Any:
         deadline = time.monotonic() + timeout
@@ -240,8 +262,9 @@ class FakeBotApi:
         return web.Response(body=self.files[file_id])
 
 
-def _user(user_id: int) -> dict[str, Any]:
-    return {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}
+def _user(user_id: int, language_code: str | None = None) -> dict[str, Any]:
+    user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}
+    return {**user, "language_code": language_code} if language_code else user
 
 
 def _ok(result: Any) -> web.Response:

@@ -31,14 +31,16 @@ def service(bot_api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> It
     svc.stop()
 
 
-def status_message(bot_api: FakeBotApi, chat: int, after: int) -> tuple[str, int]:
-    """The job id and message id of the first status message sent to `chat` after call number `after`."""
+def status_message(bot_api: FakeBotApi, service: ServiceProcess, chat: int, after: int) -> tuple[str, int]:
+    """The job id and message id of the first status message sent to `chat` after call number `after` (the status
+    names the prompt, not the job id: the job is the newest one of that chat's owner)."""
 
     def find() -> tuple[str, int] | None:
         for call in bot_api.sent("sendMessage", chat)[after:]:
-            match = re.match(r"🎬 job (\w+)", call.fields["text"])
-            if match:
-                return match.group(1), _message_id_of(bot_api, call.fields["text"])
+            if call.fields["text"].startswith("🎬"):
+                mine = [j for j in service.jobs() if j["owner"] == f"tg:{chat}"]
+                if mine:
+                    return mine[0]["id"], _message_id_of(bot_api, call.fields["text"])
         return None
 
     found: tuple[str, int] = bot_api.wait_for(find, what=f"a status message to {chat}")
@@ -62,7 +64,7 @@ def jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
 def test_photo_becomes_image_to_video(bot_api: FakeBotApi, service: ServiceProcess) -> None:
     before = len(bot_api.sent("sendMessage", FRIEND))
     bot_api.send_photo(FRIEND, jpeg(), caption="the leaves start to move")
-    job_id, _ = status_message(bot_api, FRIEND, before)
+    job_id, _ = status_message(bot_api, service, FRIEND, before)
     job = service.wait_status(job_id, "succeeded")
     assert job["parameters"]["image"].endswith(".jpg") and Path(job["parameters"]["image"]).is_file()
     assert job["parameters"]["prompt"] == "the leaves start to move"
@@ -70,9 +72,14 @@ def test_photo_becomes_image_to_video(bot_api: FakeBotApi, service: ServiceProce
     assert video.fields["width"] == "320" and video.fields["height"] == "180"
     assert video.fields["supports_streaming"] == "true" and int(video.fields["duration"]) >= 1
     assert "video" in video.files and "thumbnail" in video.files
-    link = re.search(r"(http://\S+/files/\S+)", video.fields["caption"])
+    assert max(Image.open(io.BytesIO(video.files["thumbnail"])).size) <= 320  # the Bot API's thumbnail limit
+    assert len(video.files["video"]) == Path(job["result"]["video"]).stat().st_size  # the full video, not a preview
+    link = re.search(r"(http://\S+/watch/\S+)", video.fields["caption"])
     assert link, video.fields["caption"]
-    streamed = httpx.get(link.group(1), headers={"Range": "bytes=0-99"})  # no API token: the signature is the key
+    page = httpx.get(link.group(1))  # no API token: the signature is the key
+    source = re.search(r'<video[^>]* src="([^"]+)"', page.text)
+    assert page.status_code == 200 and source, page.text
+    streamed = httpx.get(source.group(1).replace("&amp;", "&"), headers={"Range": "bytes=0-99"})
     assert streamed.status_code == 206 and len(streamed.content) == 100
     assert streamed.headers["content-range"].startswith("bytes 0-99/")
     assert bot_api.unchanged_edits == 0
@@ -93,16 +100,20 @@ def test_admin_allows_a_user(bot_api: FakeBotApi, service: ServiceProcess) -> No
     newcomer = 4242
     bot_api.send_text(ADMIN, f"/allow {newcomer}")
     bot_api.wait_for(lambda: any("may now use" in t for t in replies(bot_api, ADMIN)), what="the admin's reply")
+    told = bot_api.wait_for(lambda: replies(bot_api, newcomer), what="the newcomer told")
+    assert "may now use" in told[0]
     bot_api.send_text(newcomer, "/jobs")
-    assert "No jobs yet" in bot_api.wait_for(lambda: replies(bot_api, newcomer), what="a /jobs reply")[0]
-    bot_api.send_text(FRIEND, f"/allow {STRANGER}")  # not an admin
-    bot_api.wait_for(lambda: any("private" in t for t in replies(bot_api, FRIEND)), what="a refusal")
+    bot_api.wait_for(lambda: len(replies(bot_api, newcomer)) == 2, what="a /jobs reply")
+    assert "No jobs yet" in replies(bot_api, newcomer)[1]
+    bot_api.send_text(FRIEND, f"/allow {STRANGER}")  # not an admin: told so, not "not on its list"
+    bot_api.wait_for(lambda: any("Only the farm's admin" in t for t in replies(bot_api, FRIEND)), what="admin only")
+    assert not any("private" in t for t in replies(bot_api, FRIEND))
 
 
 def test_bad_inputs_get_clear_replies(bot_api: FakeBotApi, service: ServiceProcess) -> None:
     before = len(service.jobs())
     bot_api.send_document(FRIEND, b"%PDF-1.4 definitely not a picture", name="holiday.jpg", mime="image/jpeg")
-    bot_api.wait_for(lambda: any("not an image" in t for t in replies(bot_api, FRIEND)), what="not-an-image reply")
+    bot_api.wait_for(lambda: any("not a picture" in t for t in replies(bot_api, FRIEND)), what="not-an-image reply")
     bot_api.send_document(FRIEND, b"x", name="huge.png", mime="image/png", size=100_000_000)
     bot_api.wait_for(
         lambda: any("100 MB" in t and "up to 20 MB" in t for t in replies(bot_api, FRIEND)), what="a too-big reply"
@@ -176,16 +187,21 @@ def test_cancel_mid_job_from_the_button(bot_api: FakeBotApi, service: ServicePro
     )[0]
     assert "opt:s:30" in options.fields["reply_markup"]
     bot_api.press(FRIEND, "opt:s:30", _message_id_of(bot_api, options.fields["text"]))
-    bot_api.wait_for(lambda: bot_api.sent("editMessageReplyMarkup", FRIEND), what="the options updated")
+    bot_api.wait_for(lambda: bot_api.sent("editMessageText", FRIEND), what="the options updated")
     before = len(bot_api.sent("sendMessage", FRIEND))
-    bot_api.send_text(FRIEND, "a long slow pan over the sea")
-    job_id, message_id = status_message(bot_api, FRIEND, before)
-    bot_api.wait_for(lambda: "rendering" in bot_api.texts.get(message_id, ""), what="a progress edit")
+    request = bot_api.send_text(FRIEND, "a long slow pan over the sea")
+    job_id, message_id = status_message(bot_api, service, FRIEND, before)
+    bot_api.wait_for(lambda: "Segments" in bot_api.texts.get(message_id, ""), what="a progress edit")
     assert service.job(job_id)["parameters"]["seconds"] == 30.0
     bot_api.press(FRIEND, f"cancel:{job_id}", message_id)
     job = service.wait_status(job_id, "canceled", timeout=60)
     assert job["finished"] is not None
-    bot_api.wait_for(lambda: "canceled" in bot_api.texts.get(message_id, ""), what="the status shows canceled")
+    bot_api.wait_for(lambda: "stopped" in bot_api.texts.get(message_id, ""), what="the status shows canceled")
+    stopped = bot_api.wait_for(
+        lambda: [c for c in bot_api.sent("sendMessage", FRIEND) if c.fields["text"].startswith("✖ Stopped")],
+        what="a new message saying it stopped",
+    )
+    assert FakeBotApi.reply_to(stopped[0]) == request
     folder = service.data_dir / "outputs" / job_id
     assert (folder / "canceled").exists()  # the notebook saw KeyboardInterrupt (where it cancels its prompts)
     rendered = (folder / "rendered.log").read_text().split()
@@ -226,7 +242,7 @@ def test_killed_service_resumes_the_job_on_restart(tmp_path: Path) -> None:
     try:
         service.start()
         bot_api.send_text(FRIEND, "a train crossing a bridge at dusk")
-        job_id, message_id = status_message(bot_api, FRIEND, 0)
+        job_id, message_id = status_message(bot_api, service, FRIEND, 0)
         rendered = service.data_dir / "outputs" / job_id / "rendered.log"
         bot_api.wait_for(lambda: rendered.exists() and len(rendered.read_text().split()) >= 3, what="3 segments")
         service.kill()

@@ -34,7 +34,7 @@ def real_service(tmp_path: Path) -> Iterator[tuple[FakeBotApi, ServiceProcess]]:
 def test_text_and_photo_to_video_through_the_real_notebook(real_service: tuple[FakeBotApi, ServiceProcess]) -> None:
     bot_api, service = real_service
     bot_api.send_text(FRIEND, "a paper boat drifting down a rainy street")
-    job_id, message_id = status_message(bot_api, FRIEND, 0)
+    job_id, message_id = status_message(bot_api, service, FRIEND, 0)
     job = service.wait_status(job_id, "succeeded", timeout=600)
     video = bot_api.wait_for(lambda: bot_api.sent("sendVideo", FRIEND), what="the video")[0]  # after the last edit
     shown = [
@@ -42,18 +42,21 @@ def test_text_and_photo_to_video_through_the_real_notebook(real_service: tuple[F
     ]
     progress = [t for t in shown if "⚙" in t]
     assert len(progress) >= 2 and any(re.search(r"[1-9]\d?%", t) for t in progress), shown
-    assert shown[-1].endswith("✅ done") and bot_api.unchanged_edits == 0
+    assert shown[-1].endswith("\ndone") and bot_api.unchanged_edits == 0
     info = probe(job["result"]["video"])
     assert (info.width, info.height) == (320, 180) and info.duration == pytest.approx(4, abs=0.5)
-    assert video.fields["width"] == str(probe(job["result"]["preview"]).width) and video.files["video"]
-    link = re.search(r"(http://\S+/files/\S+)", video.fields["caption"])
-    assert link and httpx.get(link.group(1), headers={"Range": "bytes=0-9"}).status_code == 206
+    assert video.fields["width"] == str(info.width) and len(video.files["video"]) == info.size_bytes  # full video
+    link = re.search(r"(http://\S+/watch/\S+)", video.fields["caption"])
+    source = re.search(r'<video[^>]* src="([^"]+)"', httpx.get(link.group(1)).text) if link else None
+    assert (
+        source and httpx.get(source.group(1).replace("&amp;", "&"), headers={"Range": "bytes=0-9"}).status_code == 206
+    )
     record = service.api.get(f"/api/jobs/{job_id}/notebook")
     assert record.status_code == 200 and "a paper boat drifting" in record.text
 
     before = len(bot_api.sent("sendMessage", FRIEND))
     bot_api.send_photo(FRIEND, jpeg((320, 180)), caption="the boat sails away")
-    photo_job, _ = status_message(bot_api, FRIEND, before)
+    photo_job, _ = status_message(bot_api, service, FRIEND, before)
     job = service.wait_status(photo_job, "succeeded", timeout=600)
     assert job["parameters"]["image"] and probe(job["result"]["video"]).width == 320
     bot_api.wait_for(lambda: len(bot_api.sent("sendVideo", FRIEND)) == 2, what="the second video")
@@ -81,11 +84,11 @@ def test_cancel_stops_the_real_notebook_and_its_comfyui(real_service: tuple[Fake
     bot_api.wait_for(lambda: bot_api.sent("editMessageReplyMarkup", FRIEND), what="the choice saved")
     before = len(bot_api.sent("sendMessage", FRIEND))
     bot_api.send_text(FRIEND, "a very long train")
-    job_id, message_id = status_message(bot_api, FRIEND, before)
+    job_id, message_id = status_message(bot_api, service, FRIEND, before)
     bot_api.wait_for(lambda: _processes_mentioning(f"heads/{job_id}"), what="the job's head ComfyUI", timeout=300)
     bot_api.wait_for(lambda: service.job(job_id)["fraction"] > 0, what="rendering under way", timeout=300)
     bot_api.press(FRIEND, f"cancel:{job_id}", message_id)
     service.wait_status(job_id, "canceled", timeout=120)
-    bot_api.wait_for(lambda: "canceled" in bot_api.texts.get(message_id, ""), what="the status shows canceled")
+    bot_api.wait_for(lambda: "stopped" in bot_api.texts.get(message_id, ""), what="the status shows canceled")
     bot_api.wait_for(lambda: not _processes_mentioning(f"heads/{job_id}"), what="the head gone", timeout=30)
     assert not bot_api.sent("sendVideo", FRIEND)

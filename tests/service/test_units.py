@@ -105,7 +105,7 @@ def test_option_buttons_fit_telegram_and_apply() -> None:
     keyboard = options_keyboard({}, DEFAULTS)
     buttons = [b for row in keyboard.inline_keyboard for b in row]
     assert all(len(str(b.callback_data).encode()) <= 64 for b in buttons)
-    assert {"✓ 8", "✓ 16:9", "✓ standin", "✓ keyframes"} <= {b.text for b in buttons}
+    assert {"✓ 8 s", "✓ from photo", "✓ standin", "✓ keyframes", "— ⏱ Length —"} <= {b.text for b in buttons}
     choices: dict[str, object] = {}
-    assert apply_choice(choices, "r:9:16") and choices == {"width": 720, "height": 1280}
-    assert not apply_choice(choices, "r:9:16") and not apply_choice(choices, "s:999")
+    assert apply_choice(choices, "r:9:16", DEFAULTS) and choices == {"width": 720, "height": 1280}
+    assert not apply_choice(choices, "r:9:16", DEFAULTS) and not apply_choice(choices, "s:999", DEFAULTS)

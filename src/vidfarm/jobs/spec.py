@@ -147,6 +147,15 @@ class JobSpec:
         )
 
 
+def check_options(values: Mapping[str, Any], *, workflows_dir: Path = WORKFLOWS) -> dict[str, Any]:
+    """Some of a job's options (a chat's choices so far) checked as a whole job would be, the rest defaulted;
+    returns the given ones in their declared types, or raises JobSpecInvalid. Keys that are not job fields
+    (a head URL in the service's defaults) are ignored."""
+    given = {k: v for k, v in values.items() if k in JobSpec.names() and v is not None}
+    spec = JobSpec.from_values({"prompt": "-", **given}, workflows_dir=workflows_dir)
+    return {k: v for k, v in spec.values().items() if k in given}
+
+
 def content_id(values: Any) -> str:
     """The one derived-id scheme (jobs, batch runs, a head run from the editor without an id): 16 hex characters
     of the SHA-256 of the values as canonical JSON, so equal requests share finished work."""
