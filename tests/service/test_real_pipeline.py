@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import require_comfy_install
 from tests.fakes.telegram import FakeBotApi
 from tests.service.harness import FRIEND, REAL_NOTEBOOK, ServiceProcess
-from tests.service.test_phone import jpeg, status_message
+from tests.service.test_phone import _message_id_of, jpeg, status_message
 from vidfarm.media.checks import probe
 
 
@@ -79,9 +79,11 @@ def _processes_mentioning(text: str) -> list[str]:
 def test_cancel_stops_the_real_notebook_and_its_comfyui(real_service: tuple[FakeBotApi, ServiceProcess]) -> None:
     bot_api, service = real_service
     bot_api.send_text(FRIEND, "/options")
-    bot_api.wait_for(lambda: [c for c in bot_api.sent("sendMessage", FRIEND) if c.fields["text"].startswith("Options")])
-    bot_api.press(FRIEND, "opt:s:30", 1)
-    bot_api.wait_for(lambda: bot_api.sent("editMessageReplyMarkup", FRIEND), what="the choice saved")
+    options = bot_api.wait_for(
+        lambda: [c for c in bot_api.sent("sendMessage", FRIEND) if c.fields["text"].startswith("Options")]
+    )[0]
+    bot_api.press(FRIEND, "opt:s:30", _message_id_of(bot_api, options.fields["text"]))
+    bot_api.wait_for(lambda: bot_api.sent("editMessageText", FRIEND), what="the choice saved")
     before = len(bot_api.sent("sendMessage", FRIEND))
     bot_api.send_text(FRIEND, "a very long train")
     job_id, message_id = status_message(bot_api, service, FRIEND, before)
