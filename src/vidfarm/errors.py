@@ -8,14 +8,15 @@ VidfarmError
 ├── TilingError                an upscale cannot be planned (bad sizes, or not even the smallest tile fits)
 ├── JobRefused                 the service will not take a job (bad options, too long a prompt, over a limit)
 ├── PlanError (plan.py)        a long video cannot be planned as asked
-├── DispatchFailed (dispatch)  a long video cannot finish: which task, and each worker's reason
+├── DispatchFailed             a long video cannot finish: which task, and each worker's reason
 ├── SphericalError, VRFormatError (spherical.py, vr_format.py)  VR metadata or layout cannot be written
 ├── ProviderError              a GPU rental provider refused or did not answer
 │   └── WorkerNotReady         a rented worker cannot render yet: which worker, and what it lacks
 ├── BatchError                 a batch's parameter file, grid or notebook cannot be used
 ├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
 └── ComfyError                 talking to a ComfyUI server
-    ├── ServerUnreachable      connection refused / timed out for longer than allowed
+    ├── ServerUnreachable      no answer (timed out), or not reachable for longer than allowed
+    │   └── ServerRefused      nothing listens there: connection refused or reset, or the name does not resolve
     ├── AuthRejected           401/403: wrong or missing token
     ├── PromptRejected         /prompt said no (400, or 200 with node_errors): carries Problems
     ├── ExecutionFailed        the prompt ran and a node raised
@@ -89,6 +90,10 @@ class JobRefused(VidfarmError):
     """The service refuses a job request; the message tells the person what to change."""
 
 
+class DispatchFailed(VidfarmError):
+    """A long video cannot finish: says which task and why, per worker."""
+
+
 class ProviderError(VidfarmError):
     """A GPU rental provider (Vast.ai) refused a request or did not answer."""
 
@@ -130,6 +135,10 @@ class ComfyError(VidfarmError):
 
 class ServerUnreachable(ComfyError):
     pass
+
+
+class ServerRefused(ServerUnreachable):
+    """Refused, reset or unresolvable: a dead or restarting server, told apart from a hung one (no answer)."""
 
 
 class AuthRejected(ComfyError):

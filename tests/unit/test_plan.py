@@ -53,7 +53,8 @@ def test_round_trip_and_bad_requests() -> None:
 
 
 def test_worker_pool_forms_and_secret_references(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vidfarm.render.dispatch import DispatchFailed, Worker
+    from vidfarm.errors import DispatchFailed
+    from vidfarm.render.dispatch import Worker
 
     monkeypatch.setenv("GPU1_TOKEN", "s3cret-token-value")
     pool = Worker.parse_pool('[{"name": "gpu1", "url": "https://a:8288", "token": "env:GPU1_TOKEN"}]')
