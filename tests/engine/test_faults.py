@@ -135,6 +135,7 @@ def test_identical_graph_is_made_unique_so_new_files_are_written(client: ComfyCl
     first = PromptRun(client, graph, dest_dir=tmp_path / "1", unique=False).wait()
     cached = PromptRun(client, graph, dest_dir=tmp_path / "2", unique=False).wait()
     assert cached.reused_outputs  # the trap: history points at the first run's file (transcript §7)
+    assert cached.outputs[0].path.name == first.outputs[0].path.name  # the same file, fetched again
     fresh = PromptRun(client, graph, dest_dir=tmp_path / "3").wait()
     assert not fresh.reused_outputs
-    assert fresh.outputs[0].path.name != first.outputs[0].path.name or fresh.outputs[0].path != first.outputs[0].path
+    assert fresh.outputs[0].path.name != first.outputs[0].path.name  # a file of its own, written by this run

@@ -144,7 +144,8 @@ class Dispatcher:
         self.cache_dir = cache_dir
         self.hang_timeout = hang_timeout
         self.down_grace = down_grace
-        self.rejoin_timeout = hang_timeout if rejoin_timeout is None else rejoin_timeout
+        # how long a set-aside worker may stay silent before it is retired: a stopped machine may come back
+        self.rejoin_timeout = max(hang_timeout, 120.0) if rejoin_timeout is None else rejoin_timeout
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
         self.on_progress = on_progress

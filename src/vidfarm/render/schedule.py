@@ -123,4 +123,3 @@ def simulate(
         now = ends.pop(first)
         done.add(first)
     return now
-
