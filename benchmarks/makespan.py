@@ -4,9 +4,11 @@ the new one (keyframe 0 first, keyframes 1..N derived from it, decision 0070), a
 The real Dispatcher drives simulated ComfyUI workers (benchmarks/sim_worker.py) whose keyframe and segment times
 come from ../shared/reference/video.md (§5 configs B and C), scaled so one minute of GPU time is one second here,
 with a deterministic +-10 % host variance. A keyframe edit is charged a whole keyframe (conservative: the Wan edit
-runs 8 of 20 steps). Lower bound = max(longest path of the task DAG, total work / workers, packing: ceil(segments /
-workers) indivisible segments after the earliest their inputs can be ready), all from the duration of every task as
-the simulated worker runs it (the graph the dispatcher sends, filled with the task's values).
+runs 8 of 20 steps). Lower bound = max(longest path of the task DAG; total work / workers, plus the idle while only
+tasks without inputs can run (key 0 alone); packing: by pigeonhole m = segments - workers * (k - 1) workers run
+k = ceil(segments / workers) indivisible segments each, so the busiest runs at least the mean of the m * k shortest,
+after the earliest a segment's inputs can be ready), all from the duration of every task as the simulated worker
+runs it (the graph the dispatcher sends, filled with the task's values).
 
     .venv/bin/python benchmarks/makespan.py
 """
@@ -88,15 +90,26 @@ def longest_path(tasks: list[Task], seconds: dict[str, float]) -> float:
     return max(finish.values())
 
 
+def work_bound(tasks: list[Task], seconds: dict[str, float], workers: int) -> float:
+    """Total work / workers, less the idle that cannot be avoided: until the first task without inputs ends, only
+    such tasks can run (with derived keyframes, key 0 runs alone)."""
+    roots = [seconds[t.id] for t in tasks if not t.deps]
+    first = min(roots)
+    return first + (sum(seconds.values()) - min(len(roots), workers) * first) / workers
+
+
 def packing_bound(tasks: list[Task], seconds: dict[str, float], workers: int) -> float:
-    """Segments are indivisible: some worker runs ceil(segments / workers) of them one after another, and none can
-    start before the earliest a segment's inputs can be ready (e.g. 8 segments on 6 workers take two rounds)."""
+    """Segments are indivisible: at least m = segments - workers * (k - 1) workers run k = ceil(segments / workers)
+    of them one after another (pigeonhole), on disjoint segments, so the busiest of those runs at least the mean of
+    the m * k shortest; none starts before the earliest a segment's inputs can be ready (8 segments on 6 workers:
+    two workers run two segments)."""
     keys = {t.id: t for t in tasks if t.id.startswith("key")}
     ready = {i: seconds[i] + max((seconds[d] for d in t.deps), default=0.0) for i, t in keys.items()}
     segments = [t for t in tasks if t.id.startswith("seg")]
     earliest = min(max((ready[d] for d in t.deps if d in ready), default=0.0) for t in segments)
     rounds = -(-len(segments) // workers)
-    return earliest + rounds * min(seconds[t.id] for t in segments)
+    doubled = len(segments) - workers * (rounds - 1)
+    return earliest + sum(sorted(seconds[t.id] for t in segments)[: doubled * rounds]) / doubled
 
 
 def run(
@@ -123,7 +136,9 @@ def run(
         for server in servers:
             server.stop()
     seconds = task_seconds(tasks, durations_for(keyframe, segment))
-    bound = max(longest_path(tasks, seconds), sum(seconds.values()) / workers, packing_bound(tasks, seconds, workers))
+    bound = max(
+        longest_path(tasks, seconds), work_bound(tasks, seconds, workers), packing_bound(tasks, seconds, workers)
+    )
     keys = sum(1 for t in tasks if t.id.startswith("key"))
     return {"makespan": makespan, "bound": bound, "segments": len(tasks) - keys, "keyframes": keys}
 

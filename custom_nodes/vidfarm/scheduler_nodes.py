@@ -195,21 +195,31 @@ class VidfarmWorkerPool(io.ComfyNode):
                     default=300.0,
                     min=1.0,
                     max=3600.0,
-                    tooltip="Seconds without progress after which a segment moves to another worker.",
+                    tooltip="Seconds without progress (or without an answer) after which a segment moves to "
+                    "another worker.",
+                ),
+                io.Float.Input(
+                    "down_grace",
+                    default=10.0,
+                    min=0.0,
+                    max=600.0,
+                    optional=True,
+                    tooltip="Seconds a worker may refuse connections (restarting) before its segment moves.",
                 ),
             ],
             outputs=[PoolType.Output("pool", tooltip="The worker pool.")],
         )
 
     @classmethod
-    def execute(cls, workers: str, hang_timeout: float) -> io.NodeOutput:
+    def execute(cls, workers: str, hang_timeout: float, down_grace: float = 10.0) -> io.NodeOutput:
         text = workers.strip()
         local = text.startswith("local:")
         pool = _local_workers(int(text.split(":", 1)[1] or 1)) if local else Worker.parse_pool(text)
-        return io.NodeOutput({"workers": [vars(w) for w in pool], "hang_timeout": hang_timeout})
+        timeouts = {"hang_timeout": hang_timeout, "down_grace": down_grace}
+        return io.NodeOutput({"workers": [vars(w) for w in pool], **timeouts})
 
     @classmethod
-    def fingerprint_inputs(cls, workers: str, hang_timeout: float) -> Any:
+    def fingerprint_inputs(cls, workers: str, hang_timeout: float, down_grace: float = 10.0) -> Any:
         return float("nan") if workers.strip().startswith("local:") else workers  # re-check local workers each run
 
 
@@ -260,6 +270,7 @@ class VidfarmSegmentScheduler(io.ComfyNode):
             lambda name: find_declaration(WORKFLOWS, name),
             job_dir / "cache",
             hang_timeout=pool["hang_timeout"],
+            down_grace=float(pool.get("down_grace", 10.0)),
         )
         outcome: dict[str, Any] = {}
         options = {"render_height": int(plan.get("render_height", 0)), "color_match": float(plan.get("color_match", 1))}

@@ -20,7 +20,8 @@ VidfarmError
 ├── BatchError                 a batch's parameter file, grid or notebook cannot be used
 ├── ModelFetchError            a model file is missing, corrupt, or does not fit on the disk
 └── ComfyError                 talking to a ComfyUI server
-    ├── ServerUnreachable      connection refused / timed out for longer than allowed
+    ├── ServerUnreachable      no answer (timed out), or not reachable for longer than allowed
+    │   └── ServerRefused      nothing listens there: connection refused or reset, or the name does not resolve
     ├── AuthRejected           401/403: wrong or missing token
     ├── PromptRejected         /prompt said no (400, or 200 with node_errors): carries Problems
     ├── ExecutionFailed        the prompt ran and a node raised
@@ -187,6 +188,10 @@ class ComfyError(VidfarmError):
 
 class ServerUnreachable(ComfyError):
     pass
+
+
+class ServerRefused(ServerUnreachable):
+    """Refused, reset or unresolvable: a dead or restarting server, told apart from a hung one (no answer)."""
 
 
 class AuthRejected(ComfyError):

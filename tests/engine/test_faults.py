@@ -11,9 +11,11 @@ import pytest
 from tests.conftest import declaration
 from tests.fakes.proxies import TEST_TOKEN, LegacyIdsProxy, NoSocketProxy, start_proxy
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.comfy.client import file_refs
 from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import AuthRejected, ExecutionInterrupted
 from vidfarm.worker.token_proxy import TokenProxy
+from vidfarm.workflow.graph import output_prefix
 
 
 def slow_graph(seed: int = 1) -> dict:
@@ -135,6 +137,11 @@ def test_identical_graph_is_made_unique_so_new_files_are_written(client: ComfyCl
     first = PromptRun(client, graph, dest_dir=tmp_path / "1", unique=False).wait()
     cached = PromptRun(client, graph, dest_dir=tmp_path / "2", unique=False).wait()
     assert cached.reused_outputs  # the trap: history points at the first run's file (transcript §7)
-    fresh = PromptRun(client, graph, dest_dir=tmp_path / "3").wait()
+    assert cached.outputs[0].path.name == first.outputs[0].path.name  # the same file, fetched again
+    fresh_run = PromptRun(client, graph, dest_dir=tmp_path / "3")
+    fresh = fresh_run.wait()
     assert not fresh.reused_outputs
-    assert fresh.outputs[0].path.name != first.outputs[0].path.name or fresh.outputs[0].path != first.outputs[0].path
+    entry = client.history(fresh.prompt_id)
+    assert entry is not None
+    [ref] = [r for r in file_refs(entry["outputs"]) if r.type == "output"]
+    assert ref.subfolder.startswith(output_prefix(fresh_run.run_id))  # a file of its own, written by this run

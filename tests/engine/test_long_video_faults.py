@@ -94,9 +94,9 @@ def test_worker_killed_mid_segment(comfy_server: LocalComfy, own_workers: list[L
     result = job.finish()
     assert video_frames(result) == 96
     report = report_of(result)
-    assert report["workers"]["test-1"]["retired"]  # dropped from the job, with the reason
-    assert report["workers"]["test-1"]["failures"]
-    assert all(t["worker"] == "test-0" for t in report["tasks"].values() if t["attempts"] > 1)
+    assert report["workers"]["test-1"]["failures"]  # seen as unwell, with the reason
+    moved = [t for t in report["tasks"].values() if t["attempts"] > 1]
+    assert moved and all(t["worker"] == "test-0" for t in moved)  # the killed segment was rendered again
 
 
 def test_hung_worker_loses_its_segment_after_the_timeout(
@@ -109,7 +109,7 @@ def test_hung_worker_loses_its_segment_after_the_timeout(
     result = job.finish()
     assert video_frames(result) == 96
     report = report_of(result)
-    assert "test-0" in report["workers"] and report["workers"]["test-0"]["retired"]
+    assert report["workers"]["test-0"]["failures"]  # set aside, with the reason
     moved = [t for t in report["tasks"].values() if t["attempts"] > 1]
     assert moved and all(t["worker"] == "test-1" for t in moved)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from vidfarm.errors import AuthRejected, ComfyError, ServerUnreachable
+from vidfarm.errors import AuthRejected, ComfyError, ServerRefused, ServerUnreachable
 
 
 class ComfyHttp:
@@ -31,8 +31,10 @@ class ComfyHttp:
             response = self._session.request(
                 method, self.url + path, timeout=timeout or self.timeout, stream=stream, **kwargs
             )
+        except requests.ConnectTimeout:  # before ConnectionError, its base: a silent host is not a refusal
+            raise ServerUnreachable(f"ComfyUI at {self.url} did not accept a connection in time") from None
         except requests.ConnectionError as exc:
-            raise ServerUnreachable(
+            raise ServerRefused(
                 f"cannot reach ComfyUI at {self.url} ({type(exc).__name__}); is it running, and is the URL right?"
             ) from None
         except requests.Timeout:

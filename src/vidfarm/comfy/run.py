@@ -6,6 +6,11 @@
 Identity: the prompt_id is minted and recorded before the POST (`run.prompt_id`). Truth comes from `/history`;
 the socket only speeds things up. If the server forgets the prompt (restart: history and queue both lack it,
 twice in a row) the same graph is re-submitted under the same id, once.
+
+Judged by what the server does: refused connections (nothing listens: dead, or restarting) are borne for
+`down_grace`; no answer at all for `unreachable_timeout`; a prompt the server lists as pending is alive (it waits
+behind other work), one that runs must show progress within `stall_timeout`. `last_alive` is the last moment the
+server showed it was working on this prompt, so time lost to a dead worker is not booked as work.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from vidfarm.errors import (
     ExecutionFailed,
     ExecutionInterrupted,
     PromptLost,
+    ServerRefused,
     ServerUnreachable,
     WorkerStalled,
 )
@@ -91,7 +97,9 @@ class PromptRun:
         unreachable_timeout: float = 120.0,
         timeout: float | None = None,
         stall_timeout: float | None = None,
+        down_grace: float | None = None,
         unique: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -105,7 +113,10 @@ class PromptRun:
         self._unreachable_timeout = unreachable_timeout
         self._timeout = timeout
         self._stall_timeout = stall_timeout
-        self._last_activity = time.monotonic()
+        self._down_grace = unreachable_timeout if down_grace is None else down_grace
+        self._clock = clock
+        self._last_activity = clock()
+        self.last_alive = self._last_activity
         self._cancelled = threading.Event()
         self._resubmitted = False
         self._events: EventStream | None = None
@@ -125,7 +136,7 @@ class PromptRun:
     def wait(self) -> RunResult:
         if not self._started:
             self.start()
-        began = time.monotonic()
+        began = self._clock()
         try:
             entry = self._watch(began)
             return self._collect(entry, began)
@@ -139,7 +150,9 @@ class PromptRun:
         try:
             self.client.cancel(self.prompt_id)
         except ServerUnreachable:
-            log.warning("cancel: server unreachable; prompt %s will be dropped when it is seen", self.prompt_id)
+            log.warning(
+                "cancel: server unreachable; prompt %s is still there until a cancel gets through", self.prompt_id
+            )
 
     # --- internals ----------------------------------------------------------------------------------------
     def _submit(self) -> None:
@@ -148,8 +161,11 @@ class PromptRun:
             log.info("server ignores client prompt ids; recording its id %s", submitted.prompt_id)
             self.prompt_id = submitted.prompt_id
             self.progress.prompt_id = submitted.prompt_id
-        self._last_activity = time.monotonic()
+        self._alive()
         self._report(stage="queued")
+
+    def _alive(self) -> None:
+        self._last_activity = self.last_alive = self._clock()
 
     def _report(self, **changes: Any) -> None:
         for key, value in changes.items():
@@ -161,35 +177,43 @@ class PromptRun:
         assert self._events is not None
         missing = 0
         down_since: float | None = None
-        next_poll = time.monotonic() + self._poll_interval  # the socket reports the end; polls confirm
+        next_poll = self._clock() + self._poll_interval  # the socket reports the end; polls confirm
         seen_connects = self._events.connects
         while True:
             self._check_deadlines(began)
-            ended = self._drain_events(timeout=max(0.0, next_poll - time.monotonic()))
-            if not ended and time.monotonic() < next_poll and self._events.connects == seen_connects:
+            ended = self._drain_events(timeout=max(0.0, next_poll - self._clock()))
+            if not ended and self._clock() < next_poll and self._events.connects == seen_connects:
                 continue
             seen_connects = self._events.connects
-            next_poll = time.monotonic() + self._poll_interval
+            next_poll = self._clock() + self._poll_interval
             try:
                 entry = self.client.history(self.prompt_id)
-                known = entry is not None or self.prompt_id in sum(self.client.queue(), [])
-            except ServerUnreachable:
-                down_since = down_since or time.monotonic()
-                if time.monotonic() - down_since > self._unreachable_timeout:
-                    raise
+                running, pending = ([], []) if entry is not None else self.client.queue()
+            except ServerUnreachable as exc:
+                down_since = down_since or self._clock()
+                self._give_up_when_down(exc, self._clock() - down_since)
                 continue
             down_since = None
             if entry is not None:
                 return entry
-            if known and not self._events.connected:
-                self._last_activity = time.monotonic()  # without a socket, "still queued or running" is all we see
+            known = self.prompt_id in running or self.prompt_id in pending
+            if known:
+                self.last_alive = self._clock()  # it answers and holds our prompt: time spent there is work
+            if self.prompt_id in pending or (known and not self._events.connected):
+                self._alive()  # waiting behind other work is alive; without a socket, "still there" is all we see
             missing = 0 if known else missing + 1
             if missing >= 2:  # two looks apart: not a race between history and queue
                 self._handle_lost()
                 missing = 0
 
+    def _give_up_when_down(self, exc: ServerUnreachable, down_for: float) -> None:
+        """Refused (dead, or restarting) is borne for the grace; silence (hung, or a vanished host) longer."""
+        limit = self._down_grace if isinstance(exc, ServerRefused) else self._unreachable_timeout
+        if down_for > limit:
+            raise type(exc)(f"{exc} (for {down_for:.0f} s, prompt {self.prompt_id})") from None
+
     def _check_deadlines(self, began: float) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self._timeout and now - began > self._timeout:
             self.cancel()
             raise ComfyError(f"prompt {self.prompt_id} did not finish within {self._timeout:.0f} s; cancelled it")
@@ -197,7 +221,7 @@ class PromptRun:
             self.cancel()
             raise WorkerStalled(
                 f"{self.client.url} showed no progress on prompt {self.prompt_id} for "
-                f"{self._stall_timeout:.0f} s; cancelled it there"
+                f"{self._stall_timeout:.0f} s (asked it to cancel the prompt; it may not have heard)"
             )
 
     def _handle_lost(self) -> None:
@@ -229,7 +253,7 @@ class PromptRun:
         kind, data = message.get("type"), message.get("data") or {}
         if data.get("prompt_id") != self.prompt_id:
             return False  # other prompts, broadcasts, and the id-less `executing` sent on reconnect
-        self._last_activity = time.monotonic()
+        self._alive()
         if kind == "execution_cached":
             self._cached = len(data.get("nodes", []))
             self._report(stage="running", nodes_done=self._cached)
@@ -262,7 +286,7 @@ class PromptRun:
         reused = [r.filename for r in refs if r.type == "output" and not r.subfolder.startswith(prefix)]
         outputs = [self._fetch(ref) for ref in refs]
         self._report(stage="finished", nodes_done=self.progress.nodes_total, step=0, steps=0)
-        return RunResult(self.prompt_id, outputs, time.monotonic() - began, self._resubmitted, reused)
+        return RunResult(self.prompt_id, outputs, self._clock() - began, self._resubmitted, reused)
 
     def _fetch(self, ref: FileRef) -> LocalOutput:
         sub = "temp" if ref.type == "temp" else ""

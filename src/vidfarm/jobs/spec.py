@@ -57,6 +57,7 @@ class JobSpec:
     vr: str  # empty, or a workflow of kind "vr" (vr180_mono)
     workers: str
     hang_timeout: float
+    down_grace: float
     _plan: Plan | None = field(default=None, compare=False, repr=False)
 
     # --- building -----------------------------------------------------------------------------------------

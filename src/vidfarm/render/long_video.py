@@ -168,6 +168,7 @@ def dispatch_report(dispatcher: Dispatcher) -> dict[str, Any]:
                 "tasks": s.tasks,
                 "failures": s.failures,
                 "retired": s.retired,
+                "rejoined": s.rejoined,
             }
             for name, s in dispatcher.stats.items()
         },
