@@ -31,7 +31,7 @@ DEVICE = "cpu"  # where random values are drawn (--device): full-size files are 
 class Spec:
     folder: str
     file: str
-    kind: str  # wan | vae21 | vae22 | umt5 | lora | esrgan | hunyuan15 | vae_hy15 | qwen25vl | byt5 | siglip | qwen_image | qwen_lora
+    kind: str  # a key of MAKERS, or esrgan
     options: dict[str, Any]
 
 
@@ -69,8 +69,8 @@ SPECS = [
     Spec("text_encoders", "qwen_2.5_vl_7b_fp8_scaled.safetensors", "qwen25vl", {"fp8": True}),
     Spec("text_encoders", "byt5_small_glyphxl_fp16.safetensors", "byt5", {}),
     Spec("clip_vision", "sigclip_vision_patch14_384.safetensors", "siglip", {}),
-    # Qwen-Image-Edit 2509 (Comfy-Org/Qwen-Image-Edit_ComfyUI, Comfy-Org/Qwen-Image_ComfyUI, lightx2v/Qwen-Image-Lightning);
-    # its text encoder is the Qwen2.5-VL file above
+    # Qwen-Image-Edit 2509 (Comfy-Org/Qwen-Image-Edit_ComfyUI, Comfy-Org/Qwen-Image_ComfyUI,
+    # lightx2v/Qwen-Image-Lightning); its text encoder is the Qwen2.5-VL file above
     Spec("diffusion_models", "qwen_image_edit_2509_fp8_e4m3fn.safetensors", "qwen_image", {}),
     Spec("vae", "qwen_image_vae.safetensors", "vae21", {}),  # Qwen-Image's VAE has the Wan 2.1 VAE's layout
     Spec(
@@ -501,7 +501,9 @@ def _check_qwen_image(spec: Spec, path: Path) -> str:
     found = type(model.model).__name__ + "/" + type(model.model.model_config).__name__
     qwen = path.parent.parent / "text_encoders" / "qwen_2.5_vl_7b_fp8_scaled.safetensors"
     clip = comfy.sd.load_clip([str(qwen)], clip_type=comfy.sd.CLIPType.QWEN_IMAGE)
-    tokens = clip.tokenize("Picture 1: <|vision_start|><|image_pad|><|vision_end|>the boat", images=[torch.rand(1, 56, 56, 3)])
+    tokens = clip.tokenize(
+        "Picture 1: <|vision_start|><|image_pad|><|vision_end|>the boat", images=[torch.rand(1, 56, 56, 3)]
+    )
     cond = clip.encode_from_tokens_scheduled(tokens)[0][0]
     return f"{found} cond width {cond.shape[-1]} with an image"
 
