@@ -95,6 +95,17 @@ def test_keyframe_edit_starts_from_the_noise_its_comment_promises() -> None:
     assert "40 %" in d.graph_path.with_suffix(".toml").read_text()
 
 
+def test_qwen_image_edit_starts_from_full_noise_in_4_lightning_steps() -> None:
+    d = declaration("qwen_image_edit")
+    graph = d.graph()
+    shift = next(n["inputs"]["shift"] for n in graph.values() if n["class_type"] == "ModelSamplingAuraFlow")
+    sampler = next(n["inputs"] for n in graph.values() if n["class_type"] == "KSampler")
+    assert (sampler["steps"], sampler["cfg"], sampler["denoise"]) == (4, 1.0, 1.0)
+    sigmas = sigma_schedule(shift, sampler["steps"])  # AuraFlow's flow sampling: the same sigmas as SD3's per shift
+    assert sigmas[0] == pytest.approx(1.0) and len(sigmas) == 5
+    assert "denoise 1.0" in d.graph_path.with_suffix(".toml").read_text()
+
+
 @pytest.mark.parametrize("name", ["wan22_14b_i2v_4step", "wan22_14b_flf", "wan22_5b_i2v"])
 def test_wan_frame_counts_are_4n_plus_1(name: str) -> None:
     d = declaration(name)
