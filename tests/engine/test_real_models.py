@@ -60,7 +60,15 @@ def test_tiny_models_have_the_real_layouts(tiny_models: tuple[Path, dict[str, An
     assert detected["hunyuanvideo15_vae_fp16.safetensors"].startswith("comfy.ldm.hunyuan_video.vae_refiner.Decoder")
     assert detected["hunyuanvideo15_vae_fp16.safetensors"].endswith("latent (1, 32, 2, 2, 2)")  # 5 frames: 1 + 4
     assert detected["sigclip_vision_patch14_384.safetensors"] == "ClipVisionModel 384px hidden (1, 729, 1152)"
-    # ~76 MB: HunyuanVideo 1.5 adds ~46 MB, most of it widths ComfyUI fixes at 1152 (SigLIP 384, 2 layers: 24 MB)
+    # Qwen-Image-Edit: the MMDiT detected as Qwen-Image; the Qwen2.5-VL file alone, as CLIPLoader type qwen_image,
+    # encodes a prompt with an image (its vision tower runs); the Lightning LoRA changes every weight it targets
+    qwen_dit = "qwen_image_edit_2509_fp8_e4m3fn.safetensors"
+    assert detected[qwen_dit] == "QwenImage/QwenImage cond width 8 with an image"
+    assert detected["qwen_image_vae.safetensors"] == "comfy.ldm.wan.vae latent 16"
+    _, changed, _, total, _ = detected["Qwen-Image-Edit-2509-Lightning-4steps-V1.0-bf16.safetensors"].split()
+    assert changed == total and int(total) >= 28
+    # ~79 MB: HunyuanVideo 1.5 adds ~46 MB, most of it widths ComfyUI fixes at 1152 (SigLIP 384, 2 layers: 24 MB);
+    # Qwen-Image-Edit ~3.4 MB
     assert sum(e["size"] for e in manifest.values()) < 80e6
     declared = {f"{m.folder}/{m.file}" for name in REAL_WORKFLOWS for m in declaration(name).models}
     assert declared <= set(manifest)  # a file for every model a real workflow declares
@@ -87,6 +95,17 @@ def test_keyframe_edit_starts_from_the_noise_its_comment_promises() -> None:
     assert "40 %" in d.graph_path.with_suffix(".toml").read_text()
 
 
+def test_qwen_image_edit_starts_from_full_noise_in_4_lightning_steps() -> None:
+    d = declaration("qwen_image_edit")
+    graph = d.graph()
+    shift = next(n["inputs"]["shift"] for n in graph.values() if n["class_type"] == "ModelSamplingAuraFlow")
+    sampler = next(n["inputs"] for n in graph.values() if n["class_type"] == "KSampler")
+    assert (sampler["steps"], sampler["cfg"], sampler["denoise"]) == (4, 1.0, 1.0)
+    sigmas = sigma_schedule(shift, sampler["steps"])  # AuraFlow's flow sampling: the same sigmas as SD3's per shift
+    assert sigmas[0] == pytest.approx(1.0) and len(sigmas) == 5
+    assert "denoise 1.0" in d.graph_path.with_suffix(".toml").read_text()
+
+
 @pytest.mark.parametrize("name", ["wan22_14b_i2v_4step", "wan22_14b_flf", "wan22_5b_i2v"])
 def test_wan_frame_counts_are_4n_plus_1(name: str) -> None:
     d = declaration(name)
@@ -106,6 +125,7 @@ HY_PROMPT = 'a paper boat with a sail saying "vidfarm"'
 REAL_WORKFLOWS = {
     "wan22_14b_keyframe": ({"prompt": "a paper boat", "seed": 1, "width": 128, "height": 96}, (), "image"),
     "wan22_14b_keyframe_edit": ({"prompt": "the boat at dusk", "width": 128, "height": 96}, ("image",), "image"),
+    "qwen_image_edit": ({"prompt": "the boat at dusk", "seed": 2, "width": 128, "height": 96}, ("image",), "image"),
     "wan22_14b_i2v_4step": (SEGMENT, ("image", "reference"), "video"),
     "wan22_14b_i2v": ({**SEGMENT, "drop_first": 1, "keep": 4}, ("image", "reference"), "video"),
     "wan22_14b_flf_4step": (SEGMENT, ("start_image", "end_image", "reference"), "video"),
@@ -147,3 +167,21 @@ def test_real_workflow_runs_on_comfyui_model_code(name: str, real_comfy: ComfyCl
     if "last_frame" in d.outputs:  # a chain's next segment starts from this frame, at the render size
         last = next(o for o in result.outputs if o.node_id == d.outputs["last_frame"]).info
         assert (last.width, last.height) == (values["width"], values["height"])
+
+
+def test_qwen_image_edit_follows_its_reference(real_comfy: ComfyClient, tmp_path: Path) -> None:
+    """Sampling starts from full noise (denoise 1.0: the start latent only sets the size), so the reference reaches
+    the output only through the conditioning (Qwen2.5-VL's image tokens and the reference latent): the same seed
+    and prompt give the same image for the same reference and another for another reference."""
+    d = declaration("qwen_image_edit")
+    values = {"prompt": "the boat at dusk", "seed": 5, "width": 128, "height": 96}
+
+    def edit(colour: tuple[int, int, int], run: str) -> bytes:
+        image = real_comfy.upload_image(picture(tmp_path / f"{run}.png", colour))
+        result = PromptRun(real_comfy, d.fill(d.graph(), {**values, "image": image}), dest_dir=tmp_path / run).wait()
+        with Image.open(result.first("image").path) as out:
+            return out.convert("RGB").tobytes()
+
+    red, red_again, blue = edit((220, 40, 30), "red"), edit((220, 40, 30), "red-again"), edit((30, 40, 220), "blue")
+    assert red == red_again
+    assert red != blue

@@ -31,7 +31,7 @@ DEVICE = "cpu"  # where random values are drawn (--device): full-size files are 
 class Spec:
     folder: str
     file: str
-    kind: str  # wan | vae21 | vae22 | umt5 | lora | esrgan | hunyuan15 | vae_hy15 | qwen25vl | byt5 | siglip
+    kind: str  # a key of MAKERS, or esrgan
     options: dict[str, Any]
 
 
@@ -69,6 +69,16 @@ SPECS = [
     Spec("text_encoders", "qwen_2.5_vl_7b_fp8_scaled.safetensors", "qwen25vl", {"fp8": True}),
     Spec("text_encoders", "byt5_small_glyphxl_fp16.safetensors", "byt5", {}),
     Spec("clip_vision", "sigclip_vision_patch14_384.safetensors", "siglip", {}),
+    # Qwen-Image-Edit 2509 (Comfy-Org/Qwen-Image-Edit_ComfyUI, Comfy-Org/Qwen-Image_ComfyUI,
+    # lightx2v/Qwen-Image-Lightning); its text encoder is the Qwen2.5-VL file above
+    Spec("diffusion_models", "qwen_image_edit_2509_fp8_e4m3fn.safetensors", "qwen_image", {}),
+    Spec("vae", "qwen_image_vae.safetensors", "vae21", {}),  # Qwen-Image's VAE has the Wan 2.1 VAE's layout
+    Spec(
+        "loras",
+        "Qwen-Image-Edit-2509-Lightning-4steps-V1.0-bf16.safetensors",
+        "qwen_lora",
+        {"model": "qwen_image_edit_2509_fp8_e4m3fn.safetensors"},
+    ),
 ]
 
 
@@ -251,9 +261,10 @@ QWEN_TINY = {
     "hidden_size": 8,
     "intermediate_size": 16,
     "num_hidden_layers": 4,
-    "num_attention_heads": 1,
-    "num_key_value_heads": 1,
-}  # fmt: skip - 4 layers: the TE reads layer -3; vocab stays (ComfyUI's tokenizer)
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+}  # fmt: skip - 4 layers: the TE reads layer -3; vocab stays (ComfyUI's tokenizer); 4 KV heads of 128: a lone
+# Qwen2.5-VL file (CLIPLoader type qwen_image) is told from others by its k_proj bias width, 512 for the 7B
 QWEN_VISION_TINY = {"hidden_size": 80, "intermediate_size": 16, "num_heads": 1, "num_layers": 1}  # 80 per head
 BYT5_TINY = {"d_model": 16, "d_kv": 8, "num_heads": 2, "d_ff": 16, "num_layers": 1}  # vocab 1510 stays
 BYT5_FULL_MAPPER = {"in_dim": 1472, "out_dim": 2048, "hidden_dim": 2048}  # what HunyuanVideo builds in source
@@ -355,9 +366,57 @@ def make_siglip(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
     return _fill(model.state_dict(), seed, dtype=torch.float16)
 
 
+QWEN_IMAGE_TINY = {"num_layers": 2, "num_attention_heads": 1}  # head width 128 stays: the rope axes 16+56+56
+QWEN_IMAGE_FULL = {"num_layers": 60, "num_attention_heads": 24}  # 20.4 B, as published
+
+
+def _qwen_image_skeleton(size: str) -> torch.nn.Module:
+    """ComfyUI's QwenImageTransformer2DModel (the MMDiT of Qwen-Image and its Edit versions) on the meta device:
+    64 input channels (16 latent channels in 2x2 patches); its text input is the Qwen2.5-VL file's width."""
+    import comfy.ldm.qwen_image.model
+    import comfy.ops
+
+    tiny = size == "tiny"
+    with torch.device("meta"):
+        return comfy.ldm.qwen_image.model.QwenImageTransformer2DModel(
+            in_channels=64,
+            out_channels=16,
+            attention_head_dim=128,
+            joint_attention_dim=QWEN_TINY["hidden_size"] if tiny else 3584,
+            operations=comfy.ops.disable_weight_init,
+            **(QWEN_IMAGE_TINY if tiny else QWEN_IMAGE_FULL),
+        )
+
+
+def make_qwen_image(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """Qwen-Image-Edit as Comfy-Org repackages it "fp8_e4m3fn": fp8 block linears, no scales, the rest bf16."""
+    model = _qwen_image_skeleton(size)
+    state = _fill(model.state_dict(), seed, dtype=torch.bfloat16)
+    for name in _linear_weights(model):
+        if name.startswith("transformer_blocks."):
+            state[name] = state[name].to(FP8)
+    return state
+
+
+def make_qwen_lora(spec: Spec, size: str, seed: int) -> dict[str, torch.Tensor]:
+    """A Lightning-style LoRA: lora_up/lora_down/alpha on every block linear, under the keys ComfyUI maps for
+    Qwen-Image (`transformer_blocks.N...`; the published file's exact key names were not checkable offline)."""
+    model = _qwen_image_skeleton(size)
+    rank = 4 if size == "tiny" else 64
+    shapes = {name: tensor.shape for name, tensor in model.state_dict().items()}
+    out: dict[str, torch.Tensor] = {}
+    for weight in sorted(n for n in _linear_weights(model) if n.startswith("transformer_blocks.")):
+        base = weight[: -len(".weight")]
+        rows, cols = shapes[weight]
+        out[f"{base}.lora_up.weight"] = _randn((rows, rank), seed, base + "u") / rank**0.5
+        out[f"{base}.lora_down.weight"] = _randn((rank, cols), seed, base + "d") / cols**0.5
+        out[f"{base}.alpha"] = torch.tensor(float(rank))
+    return {name: value.bfloat16().contiguous() for name, value in out.items()}
+
+
 MAKERS = {"wan": make_wan, "vae21": make_vae, "vae22": make_vae, "umt5": make_umt5, "lora": make_lora,
           "hunyuan15": make_hunyuan15, "vae_hy15": make_vae_hy15, "qwen25vl": make_qwen25vl, "byt5": make_byt5,
-          "siglip": make_siglip}  # fmt: skip
+          "siglip": make_siglip, "qwen_image": make_qwen_image, "qwen_lora": make_qwen_lora}  # fmt: skip
 
 
 def write(spec: Spec, out_dir: Path, size: str, seed: int) -> Path:
@@ -433,8 +492,24 @@ def _check_vae_hy15(spec: Spec, path: Path) -> str:
     return f"{comfy_class.__module__}.{comfy_class.__name__} latent {tuple(latent.shape)}"
 
 
+def _check_qwen_image(spec: Spec, path: Path) -> str:
+    """The MMDiT as ComfyUI detects it, and the Qwen2.5-VL file loaded as CLIPLoader type qwen_image encoding a
+    prompt with an image (the vision tower runs, as TextEncodeQwenImageEditPlus makes it)."""
+    import comfy.sd
+
+    model = comfy.sd.load_diffusion_model(str(path))
+    found = type(model.model).__name__ + "/" + type(model.model.model_config).__name__
+    qwen = path.parent.parent / "text_encoders" / "qwen_2.5_vl_7b_fp8_scaled.safetensors"
+    clip = comfy.sd.load_clip([str(qwen)], clip_type=comfy.sd.CLIPType.QWEN_IMAGE)
+    tokens = clip.tokenize(
+        "Picture 1: <|vision_start|><|image_pad|><|vision_end|>the boat", images=[torch.rand(1, 56, 56, 3)]
+    )
+    cond = clip.encode_from_tokens_scheduled(tokens)[0][0]
+    return f"{found} cond width {cond.shape[-1]} with an image"
+
+
 HY15_CHECKS = {"qwen25vl": _check_hy15_text_encoders, "byt5": _check_hy15_text_encoders, "siglip": _check_siglip,
-               "vae_hy15": _check_vae_hy15}  # fmt: skip
+               "vae_hy15": _check_vae_hy15, "qwen_image": _check_qwen_image}  # fmt: skip
 
 
 def _check_lora(spec: Spec, path: Path) -> str:
@@ -446,7 +521,9 @@ def _check_lora(spec: Spec, path: Path) -> str:
     model = comfy.sd.load_diffusion_model(unet)
     lora = comfy.utils.load_torch_file(str(path))
     targets = {
-        k[len("diffusion_model.") : -len(".lora_up.weight")] + ".weight" for k in lora if k.endswith("lora_up.weight")
+        k.removeprefix("diffusion_model.")[: -len(".lora_up.weight")] + ".weight"
+        for k in lora
+        if k.endswith("lora_up.weight")
     }
     before = {k: v.float().clone() for k, v in model.model.diffusion_model.state_dict().items() if k in targets}
     patched, _ = comfy.sd.load_lora_for_models(model, None, lora, 1.0, 0)

@@ -9,6 +9,8 @@ ComfyUI sizes some models from its source instead of the file; this pack makes t
   `vae_refiner.Encoder` / `Decoder` at the file's channels;
 - Qwen2.5-VL's vision tower (width 1280, 32 layers in `llama.Qwen25_7BVLI`) and HunyuanVideo's byT5 mapper
   (1472 -> 2048 in `hunyuan_video.model`) by building ComfyUI's own classes at the file's widths;
+- Qwen-Image's MMDiT (`qwen_image.model`: 24 heads of 128, text width 3584; detection reads only the input
+  channels and the depth) by building ComfyUI's own class at the file's head count and text width;
 - SigLIP 384: ComfyUI recognises a SigLIP only with 23+ layers (`clip_vision.load_clipvision_from_sd`); a file
   it does not recognise, with SigLIP 384's own signature (1152-wide layers, 729 positions) and fewer layers, is
   built from ComfyUI's `clip_vision_siglip_384.json` at the file's depth and MLP width.
@@ -28,6 +30,7 @@ from typing import Any
 import comfy.clip_vision
 import comfy.ldm.hunyuan_video.model
 import comfy.ldm.hunyuan_video.vae_refiner
+import comfy.ldm.qwen_image.model
 import comfy.ldm.wan.vae2_2
 import comfy.sd
 import comfy.text_encoders.hunyuan_image
@@ -69,6 +72,7 @@ def qwen25_config(sd: dict[str, Any]) -> dict[str, int]:
 
 
 _load_text_encoders = comfy.sd.load_text_encoder_state_dicts
+QWEN_CLIP_TYPES = (comfy.sd.CLIPType.HUNYUAN_VIDEO_15, comfy.sd.CLIPType.QWEN_IMAGE)  # Qwen2.5-VL-7B users
 
 
 def _load_text_encoders_at_file_size(state_dicts: list[dict[str, Any]] = [], *args: Any, **kwargs: Any) -> Any:  # noqa: B006 - ComfyUI's signature
@@ -77,7 +81,7 @@ def _load_text_encoders_at_file_size(state_dicts: list[dict[str, Any]] = [], *ar
         options.setdefault("umt5xxl_model_config", umt5_config(state_dicts[0]))
         kwargs["model_options"] = options
     qwen = next((sd for sd in state_dicts if "model.layers.0.self_attn.k_proj.weight" in sd), None)
-    if kwargs.get("clip_type") == comfy.sd.CLIPType.HUNYUAN_VIDEO_15 and qwen is not None:
+    if kwargs.get("clip_type") in QWEN_CLIP_TYPES and qwen is not None:
         options = dict(kwargs.get("model_options") or {})
         options.setdefault("qwen25_7b_model_config", qwen25_config(qwen))
         kwargs["model_options"] = options
@@ -171,6 +175,24 @@ class ByT5MapperAtFileSize(_ByT5Mapper):  # type: ignore[misc,valid-type]
         super().__init__(in_dim, out_dim, hidden_dim, *args, **kwargs)
 
 
+_QwenImageDiT = comfy.ldm.qwen_image.model.QwenImageTransformer2DModel
+
+
+class QwenImageDiTAtFileSize(_QwenImageDiT):  # type: ignore[misc,valid-type]
+    """Qwen-Image's MMDiT with the file's head count and text width (ComfyUI fixes 24 heads and 3584)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        sd = getattr(_local, "unet_sd", None) or {}
+        txt_norm = next((v for k, v in sd.items() if k.endswith("txt_norm.weight")), None)
+        norm_q = next((v for k, v in sd.items() if k.endswith("transformer_blocks.0.attn.norm_q.weight")), None)
+        img_in = next((v for k, v in sd.items() if k.endswith("img_in.weight")), None)
+        if txt_norm is not None and norm_q is not None and img_in is not None:
+            kwargs["attention_head_dim"] = norm_q.shape[0]
+            kwargs["num_attention_heads"] = img_in.shape[0] // norm_q.shape[0]
+            kwargs["joint_attention_dim"] = txt_norm.shape[0]
+        super().__init__(*args, **kwargs)
+
+
 _load_diffusion_model = comfy.sd.load_diffusion_model_state_dict
 
 
@@ -234,6 +256,7 @@ comfy.sd.load_diffusion_model_state_dict = _load_diffusion_model_at_file_size
 comfy.text_encoders.hunyuan_image.ByT5SmallModel = ByT5SmallAtFileSize
 comfy.text_encoders.qwen_vl.Qwen2VLVisionTransformer = QwenVisionAtFileSize
 comfy.ldm.hunyuan_video.model.ByT5Mapper = ByT5MapperAtFileSize
+comfy.ldm.qwen_image.model.QwenImageTransformer2DModel = QwenImageDiTAtFileSize
 comfy.ldm.hunyuan_video.vae_refiner.Encoder = HunyuanVAEEncoderAtFileSize
 comfy.ldm.hunyuan_video.vae_refiner.Decoder = HunyuanVAEDecoderAtFileSize
 comfy.clip_vision.load_clipvision_from_sd = _load_clipvision_at_file_size
