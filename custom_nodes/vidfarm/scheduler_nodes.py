@@ -23,8 +23,10 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 from PIL import Image
+from server import PromptServer
 
 from vidfarm.comfy.local import LocalComfy
+from vidfarm.comfy.run import TASKS_EVENT
 from vidfarm.jobs.options import default_recipe, pipeline_declaration
 from vidfarm.jobs.spec import content_id
 from vidfarm.render.dispatch import Dispatcher, Worker
@@ -223,6 +225,18 @@ class VidfarmWorkerPool(io.ComfyNode):
         return float("nan") if workers.strip().startswith("local:") else workers  # re-check local workers each run
 
 
+def _send_counts(dispatcher: Dispatcher, sent: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Keyframes and segments done, to the client of the running prompt (ComfyUI's progress carries one number)."""
+    counts = dispatcher.counts()
+    server = PromptServer.instance
+    # feature-detected: the running prompt's client and id are server attributes (0.3.75); without them, no event
+    client, prompt_id = getattr(server, "client_id", None), getattr(server, "last_prompt_id", None)
+    if counts != sent and client is not None and prompt_id is not None:
+        tasks = {"keyframes": counts.get("key", (0, 0)), "segments": counts.get("seg", (0, 0))}
+        server.send_sync(TASKS_EVENT, {"prompt_id": prompt_id, "tasks": tasks}, client)
+    return counts
+
+
 def _save_photo(image: torch.Tensor, path: Path) -> Path:
     array = (image[0, :, :, :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -277,13 +291,16 @@ class VidfarmSegmentScheduler(io.ComfyNode):
         thread = threading.Thread(target=_run_into, args=(outcome, dispatcher, the_plan, recipe, seed, photo, options))
         thread.start()
         bar = comfy.utils.ProgressBar(1000)
+        counts: dict[str, tuple[int, int]] = {}
         while thread.is_alive():  # progress and cancel from this (the execution) thread
             thread.join(timeout=0.25)
             bar.update_absolute(int(dispatcher.fraction() * 1000), 1000)
+            counts = _send_counts(dispatcher, counts)
             if comfy.model_management.processing_interrupted():
                 dispatcher.cancel()
                 thread.join()
                 comfy.model_management.throw_exception_if_processing_interrupted()
+        _send_counts(dispatcher, counts)  # the last change may have come as the thread ended
         if "error" in outcome:
             raise outcome["error"]
         report = {

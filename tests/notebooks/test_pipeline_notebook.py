@@ -44,6 +44,9 @@ def test_photo_to_long_video_through_the_notebook(
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and events[-1].stage == "finished"
     assert any("VidfarmSegmentScheduler" in e.detail for e in events)
+    counted = [e.detail.split()[-2:] for e in events if "keyframes " in e.detail or "segments " in e.detail]
+    assert counted and counted[-1] == ["segments", f"{summary['segments']}/{summary['segments']}"]  # readable counts
+    assert any(kind == "keyframes" for kind, _ in counted)
 
     rendered = [len(ComfyClient(w.url).http.get_json("/history")) for w in worker_pool]
     again = tmp_path / "again.json"  # the same job again: nothing is rendered again

@@ -41,6 +41,7 @@ from vidfarm.workflow.graph import Graph, output_prefix, with_unique_outputs
 
 log = logging.getLogger(__name__)
 END_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
+TASKS_EVENT = "vidfarm.tasks"  # sent by VidfarmSegmentScheduler: {"prompt_id", "tasks": {kind: [done, total]}}
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Progress:
     nodes_total: int = 1
     step: int = 0
     steps: int = 0
+    tasks: dict[str, tuple[int, int]] = field(default_factory=dict)  # a head's sub-tasks: kind -> (done, total)
 
     @property
     def fraction(self) -> float:
@@ -272,6 +274,9 @@ class PromptRun:
             )
         elif kind == "progress":
             self._report(stage="running", step=int(data.get("value", 0)), steps=int(data.get("max", 0)))
+        elif kind == TASKS_EVENT:  # the vidfarm head's own event: keyframes and segments done so far
+            tasks = {str(k): (int(v[0]), int(v[1])) for k, v in (data.get("tasks") or {}).items()}
+            self._report(stage="running", tasks=tasks)
         return kind in END_EVENTS
 
     def _collect(self, entry: dict[str, Any], began: float) -> RunResult:

@@ -118,7 +118,9 @@ def _render(
     def progress(p: Progress) -> None:
         if on_progress:
             on_progress(p)
-        detail = (p.node_class or "") + (f" {p.step}/{p.steps}" if p.steps else "")
+        detail = (p.node_class or "") + (
+            f" {_counted(p.tasks)}" if p.tasks else f" {p.step}/{p.steps}" if p.steps else ""
+        )
         log.write(p.stage, head_fraction(p) * share, detail)
 
     run = PromptRun(
@@ -140,6 +142,15 @@ def _render(
         shutil.move(path, outputs[name])
     shutil.rmtree(job_dir / "head", ignore_errors=True)
     return outputs, info
+
+
+def _counted(tasks: dict[str, tuple[int, int]]) -> str:
+    """`keyframes 3/7` while keyframes render, then `segments 4/6`: what a person reads on the phone."""
+    done, total = tasks.get("keyframes", (0, 0))
+    if done < total:
+        return f"keyframes {done}/{total}"
+    done, total = tasks.get("segments", (0, 0))
+    return f"segments {done}/{total}"
 
 
 def _vr_copy(

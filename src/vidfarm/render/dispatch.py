@@ -211,6 +211,16 @@ class Dispatcher:
             if run is not None:
                 run.cancel()
 
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Done and total tasks per kind (the id's prefix: `key`, `seg`), for progress a person can read."""
+        with self._cond:
+            counts: dict[str, tuple[int, int]] = {}
+            for task_id in self._tasks:
+                kind = task_id.split("-", 1)[0]
+                done, total = counts.get(kind, (0, 0))
+                counts[kind] = (done + (task_id in self.results), total + 1)
+            return counts
+
     def fraction(self) -> float:
         with self._cond:
             total = sum(t.units for t in self._tasks.values()) or 1.0
