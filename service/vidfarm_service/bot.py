@@ -198,6 +198,8 @@ class TelegramBot:
                 image=image,
             )
         except JobRefused as exc:
+            if image is not None:  # a refused photo is deleted at once: nothing will ever read it
+                image.unlink(missing_ok=True)
             await message.reply_text(f"I can't start that: {exc}")
             return None
         job = make_job(_owner(user), parameters, chat_id=message.chat_id)

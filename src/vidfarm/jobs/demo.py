@@ -13,12 +13,12 @@ import json
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy.local import REPO
 from vidfarm.jobs.progress_log import ProgressLog
+from vidfarm.jobs.retention import unique_dir
 from vidfarm.render.plan import STRATEGIES
 from vidfarm.workflow.recipe import load_recipes
 
@@ -81,9 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs") / "demo")
     args = parser.parse_args(argv)
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    record = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
+    out = unique_dir(args.out.resolve(), "run")  # each run its own folder: never overwrites an earlier video
+    record = out / "executed.ipynb"
     print(f"running {PIPELINE.name} (executed copy: {record})", file=sys.stderr)
     try:
         summary = run_pipeline(
