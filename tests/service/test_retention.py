@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from vidfarm_service.jobs import Job, JobStatus, JobStore
+from vidfarm_service.retention import Sweeper
 
 from tests.fakes.telegram import FakeBotApi
 from tests.service.harness import FRIEND, ServiceProcess
 from vidfarm.cli import main
 from vidfarm.jobs.retention import Policy, size_of, unique_dir, usage
-from vidfarm_service.jobs import Job, JobStatus, JobStore
-from vidfarm_service.retention import Sweeper
 
 DAY = 86400.0
 NOW = 1_900_000_000.0  # the fake clock
