@@ -171,6 +171,7 @@ class Runner:
             raise
         except Exception as exc:  # a bug here must not stop the queue
             log.exception("job %s: the runner failed", job.id)
+            await self._stop_processes(job.id)
             job.status, job.error, job.finished = JobStatus.FAILED, f"service error: {exc}", time.time()
             self.store.save(job)
             await self._notify(job)
@@ -321,20 +322,21 @@ def notebook_error(executed: Path) -> str:
     return ""
 
 
-ERROR_LINE = re.compile(r"^(\w+\.)*\w*(Error|Exception|Interrupt|Exit)\b(: .*)?$")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")  # `module.Name: message`, as a traceback ends
 
 
 def log_error(log_path: Path) -> str:
-    """The last `SomeError: message` line of papermill's own output: the cause when papermill failed before the
-    notebook ran (its parameters, its kernel), which the executed notebook then does not show."""
+    """The exception papermill's own output ends its last traceback with: the cause when papermill failed before
+    the notebook ran (its parameters, its kernel), which the executed notebook then does not show."""
     try:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    for line in reversed(lines):
-        if ERROR_LINE.match(line.strip()):
-            return line.strip()[:500]
-    return ""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return ""
+    tail = [line for line in lines[starts[-1] + 1 :] if line and not line[0].isspace() and EXCEPTION_LINE.match(line)]
+    return tail[-1][:500] if tail else ""
 
 
 async def _wait_gone(pid: int, seconds: float) -> None:

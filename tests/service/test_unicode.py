@@ -71,3 +71,17 @@ def test_thirty_emoji_prompts_by_rest_and_chat(service: tuple[FakeBotApi, Servic
         assert job["result"]["prompt"] == prompt  # what the notebook itself saw, written back by it
         sent = json.loads((svc.data_dir / "jobs" / job_id / "parameters.json").read_text(encoding="utf-8"))
         assert sent["prompt"] == prompt
+
+
+def test_a_failure_before_the_notebook_runs_has_its_real_cause_and_costs_no_quota(tmp_path: Path) -> None:
+    bot_api = FakeBotApi().start()
+    svc = ServiceProcess(tmp_path / "svc", bot_api, jobs_per_day=1, kernel_name="no-such-kernel").start()
+    try:
+        for _ in range(2):  # a quota of one job a day: the first failure did not use it up
+            created = svc.api.post("/api/jobs", json={"prompt": "a boat 🚣"})
+            assert created.status_code == 201, created.text
+            job = svc.wait_status(created.json()["id"], "failed")
+            assert "no-such-kernel" in job["error"] and "papermill exited" not in job["error"], job["error"]
+    finally:
+        svc.stop()
+        bot_api.stop()
