@@ -44,16 +44,19 @@ def _rendering(service: ServiceProcess, job_id: str) -> dict[int, str]:
 
 
 @pytest.mark.engine
-def test_sigterm_to_the_service_stops_every_process_of_the_job(bot_api: FakeBotApi, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_to_the_service_stops_every_process_of_the_job(
+    bot_api: FakeBotApi, tmp_path: Path, sig: signal.Signals
+) -> None:
     service = ServiceProcess(tmp_path / "svc", bot_api, defaults=LONG).start()
     try:
         job_id = service.api.post("/api/jobs", json={"prompt": "a slow river"}).json()["id"]
         before = _rendering(service, job_id)
         assert any("papermill" in c for c in before.values()) and len(before) >= 3, before  # papermill, kernel, head
         assert service.proc is not None
-        service.proc.send_signal(signal.SIGTERM)
-        # stopped in time, on its own: uvicorn ends by re-raising the SIGTERM it handled, after the shutdown
-        assert service.proc.wait(30) in (0, -signal.SIGTERM) and "Application shutdown complete" in service.log()
+        service.proc.send_signal(sig)
+        # stopped in time, on its own: uvicorn ends by re-raising the signal it handled, after the shutdown
+        assert service.proc.wait(30) in (0, -sig) and "Application shutdown complete" in service.log()
         assert job_processes(service.data_dir, job_id) == {}
         assert not [pid for pid in before if Path(f"/proc/{pid}").exists() and _not_zombie(pid)]
         service.start()  # the job resumes after the restart and finishes
