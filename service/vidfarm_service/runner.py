@@ -92,9 +92,8 @@ class Runner:
         await asyncio.gather(*(self._stop_processes(job_id) for job_id, _ in running))
 
     async def _stop_processes(self, job_id: str) -> None:
-        job = self.store.get(job_id)
-        if job:
-            _kill_all(job.pids)
+        """Every process with the job's tag (papermill and the kernel too: their recorded pids may be reaped and
+        reused by now, the tag is not)."""
         left = await processes.stop_tagged(self.owner_tag(job_id), grace_seconds=self.stop_grace_seconds)
         if left:
             log.error("job %s: processes %s did not die", job_id, left)
