@@ -107,7 +107,11 @@ async def create_job_with_image(
     if not isinstance(chosen, dict):
         raise JobRefused('options must be a JSON object, e.g. {"seconds": 8}')
     path = await save_upload(image, svc.uploads_dir, max_bytes=svc.limits.max_upload_bytes)
-    return _submit(svc, prompt, chosen, path)
+    try:
+        return _submit(svc, prompt, chosen, path)
+    except BaseException:  # refused (quota, prompt, not an image): nothing will ever read it
+        path.unlink(missing_ok=True)
+        raise
 
 
 async def save_upload(upload: UploadFile, folder: Path, *, max_bytes: int) -> Path:

@@ -14,11 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from vidfarm.errors import JobRefused, QuotaExceeded, VidfarmError
+from vidfarm.jobs.retention import Policy
 from vidfarm_service.api import JobCreate, api, public
 from vidfarm_service.config import Settings
 from vidfarm_service.context import Service
 from vidfarm_service.jobs import JobStore
 from vidfarm_service.links import LinkSigner
+from vidfarm_service.retention import Sweeper
 from vidfarm_service.runner import Runner
 from vidfarm_service.submissions import Limits
 from vidfarm_service.watch import watch
@@ -36,6 +38,7 @@ def build_service(settings: Settings) -> Service:
         kernel_name=settings.kernel_name,
         max_parallel=settings.max_parallel,
         cancel_grace_seconds=settings.cancel_grace_seconds,
+        stop_grace_seconds=settings.stop_grace_seconds,
     )
     signer = LinkSigner(
         settings.link_secret.get_secret_value().encode(),
@@ -50,6 +53,12 @@ def build_service(settings: Settings) -> Service:
         gpu_minutes_per_day=settings.gpu_minutes_per_day,
     )
     service = Service(settings, store, runner, signer, limits)
+    service.sweeper = Sweeper(
+        store,
+        settings.data_dir,
+        Policy(keep_days=settings.keep_days, upload_grace_minutes=settings.upload_grace_minutes),
+        every_seconds=settings.sweep_minutes * 60,
+    )
     if settings.telegram_enabled:
         from vidfarm_service.bot import TelegramBot
 
@@ -102,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.runner.start()
+        service.sweeper.start()
         if service.bot:
             await service.bot.start()
         log.info("vidfarm service up (telegram: %s)", settings.telegram_mode if service.bot else "off")
@@ -110,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if service.bot:
                 await service.bot.stop()
+            await service.sweeper.stop()
             await service.runner.stop()
             service.store.close()
 

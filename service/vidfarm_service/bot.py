@@ -427,6 +427,8 @@ class TelegramBot:
                 prompt, options=chosen, defaults=self.service.settings.defaults, limits=self.service.limits, image=image
             )
         except JobRefused as exc:
+            if image is not None:  # a refused photo is deleted at once: nothing will ever read it
+                image.unlink(missing_ok=True)
             await message.reply_text(say(lang, "refused", reason=refusal_text(str(exc), lang)), do_quote=True)
             return None
         if not confirmed and float(parameters["seconds"]) >= self.confirm_seconds:

@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     kernel_name: str = "python3"
     max_parallel: int = Field(default=1, ge=1)
     cancel_grace_seconds: float = Field(default=5.0, ge=0)
+    stop_grace_seconds: float = Field(
+        default=5.0, ge=0, description="a job's processes get SIGTERM, then SIGKILL this long after (stop, cancel)"
+    )
+
+    # files (vidfarm.jobs.retention; docs/deploy.md "Disk")
+    keep_days: float = Field(default=14.0, gt=0, description="a finished job's video, preview and record")
+    upload_grace_minutes: float = Field(default=60.0, ge=0, description="an upload no job names")
+    sweep_minutes: float = Field(default=60.0, gt=0, description="how often expired files are deleted")
     defaults: dict[str, object] = Field(
         default_factory=lambda: dict[str, object](seconds=8.0, width=1280, height=720),
         description="notebook parameters every job starts from (JSON); the recipe, unless set here, is the "

@@ -47,6 +47,17 @@ class Job:
     status_message_id: int | None = None
     pids: list[int] = field(default_factory=list)  # papermill, kernel: killed if a restart finds them alive
     attempts: int = 0
+    rendered: bool = False  # its notebook reported progress (> 0): it used workers, so it counts against the quota
+
+    @property
+    def counts_against_quota(self) -> bool:
+        """A job canceled before it started, or failed before it rendered anything (bad input the checks missed,
+        a broken install), cost nothing: it does not use up the owner's jobs for the day."""
+        if self.status is JobStatus.CANCELED:
+            return self.started is not None
+        if self.status is JobStatus.FAILED:
+            return self.rendered
+        return True
 
     @property
     def gpu_seconds(self) -> float:
@@ -124,6 +135,11 @@ class JobStore:
         with self._lock:
             rows = self._db.execute("SELECT body FROM jobs ORDER BY seq").fetchall()
         return [job for job in map(_load, (r[0] for r in rows)) if job.status in statuses]
+
+    def all(self) -> list[Job]:
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM jobs ORDER BY seq").fetchall()
+        return [_load(r[0]) for r in rows]
 
     def since(self, owner: str, start: float) -> list[Job]:
         with self._lock:

@@ -3,6 +3,11 @@
 A bounded number run at once; the rest wait in submission order. Progress comes from the ProgressLog file the
 notebook writes (`progress_path`), never from its output. The executed notebook is the job's record. At start,
 jobs a previous service left running are re-run with the same job_id, so the notebook reuses finished segments.
+
+A job owns its processes (decision 0100): papermill, its kernel, the head ComfyUI and the head's local workers all
+carry the job's tag in their environment (processes.owner_tag), and whatever ends a job - success, failure, cancel,
+the service stopping - stops every process with the tag, bounded in time. A start first stops any process a
+crashed service left with its tag. A job's files have a lifetime (vidfarm.jobs.retention): scratch goes at its end.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from vidfarm.comfy.local import HEADS_ENV
+from vidfarm.jobs import retention
 from vidfarm.jobs.progress_log import ProgressLog
 from vidfarm_service import processes
 from vidfarm_service.jobs import Job, JobStatus, JobStore
@@ -36,6 +45,7 @@ class Runner:
         kernel_name: str = "python3",
         max_parallel: int = 1,
         cancel_grace_seconds: float = 5.0,
+        stop_grace_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self.notebook = notebook
@@ -43,6 +53,7 @@ class Runner:
         self.kernel_name = kernel_name
         self.max_parallel = max_parallel
         self.cancel_grace_seconds = cancel_grace_seconds
+        self.stop_grace_seconds = stop_grace_seconds  # SIGTERM -> SIGKILL for a job's processes
         self.listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -54,23 +65,47 @@ class Runner:
     def executed_notebook(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "executed.ipynb"
 
+    def owner_tag(self, job_id: str) -> str:
+        return processes.owner_tag(self.data_dir, job_id)
+
     async def start(self) -> None:
+        orphans = processes.tagged(processes.service_tag(self.data_dir))
+        if orphans:  # a crashed (SIGKILLed) service left its jobs' processes running: nobody listens to them
+            log.warning("stopping %d processes a previous run of the service left behind", len(orphans))
+            await processes.stop_tagged(processes.service_tag(self.data_dir), grace_seconds=self.stop_grace_seconds)
         await self._resume_unfinished()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="vidfarm-dispatch")
 
     async def stop(self) -> None:
-        """Stop dispatching and kill running notebooks; their jobs stay `running` and resume at the next start."""
+        """Stop dispatching and every process of the running jobs (bounded: SIGTERM, then SIGKILL after
+        `stop_grace_seconds`); their jobs stay `running` and resume at the next start."""
         if self._dispatcher:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        for job_id, task in list(self._running.items()):
+        running = list(self._running.items())
+        for _, task in running:
             task.cancel()
+        for _, task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            job = self.store.get(job_id)
-            if job:
-                _kill_all(job.pids)
+        await asyncio.gather(*(self._stop_processes(job_id) for job_id, _ in running))
+
+    async def _stop_processes(self, job_id: str) -> None:
+        """Every process with the job's tag (papermill and the kernel too: their recorded pids may be reaped and
+        reused by now, the tag is not)."""
+        left = await processes.stop_tagged(self.owner_tag(job_id), grace_seconds=self.stop_grace_seconds)
+        if left:
+            log.error("job %s: processes %s did not die", job_id, left)
+
+    # The one place a job's workers come from and go back to. The notebook starts `local:N` workers itself; a fleet
+    # that leases rented workers per job overrides these two and returns {"workers": <JSON list>} to pass on.
+    async def obtain_workers(self, job: Job) -> dict[str, Any]:
+        """Notebook parameters naming the workers this job renders on ({}: the job's own `workers`)."""
+        return {}
+
+    async def release_workers(self, job: Job) -> None:
+        """Called once whenever a run of `job` ends (finished, failed, canceled, or the service stopping)."""
 
     def submit(self, job: Job) -> Job:
         self.store.add(job)
@@ -135,6 +170,7 @@ class Runner:
             raise
         except Exception as exc:  # a bug here must not stop the queue
             log.exception("job %s: the runner failed", job.id)
+            await self._stop_processes(job.id)
             job.status, job.error, job.finished = JobStatus.FAILED, f"service error: {exc}", time.time()
             self.store.save(job)
             await self._notify(job)
@@ -153,16 +189,26 @@ class Runner:
         }
 
     async def _run(self, job: Job) -> None:
+        try:
+            await self._run_notebook(job, await self.obtain_workers(job))
+        finally:
+            await self.release_workers(job)
+
+    async def _run_notebook(self, job: Job, workers: dict[str, Any]) -> None:
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
-        parameters = self.notebook_parameters(job)
+        parameters = {**self.notebook_parameters(job), **workers}
         result_file = Path(parameters["result_path"])
         result_file.unlink(missing_ok=True)
         progress = ProgressLog(parameters["progress_path"])
         offset = progress.path.stat().st_size if progress.path and progress.path.exists() else 0
         with (folder / "papermill.log").open("ab") as output:
             proc = await asyncio.create_subprocess_exec(
-                *self._command(job, parameters), stdout=output, stderr=output, start_new_session=True
+                *self._command(job, parameters),
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+                env=self._environment(job),
             )
         job.status, job.stage, job.started, job.attempts = JobStatus.RUNNING, "starting", time.time(), job.attempts + 1
         job.pids = [proc.pid]
@@ -174,6 +220,17 @@ class Runner:
             await asyncio.wait({waiter}, timeout=POLL_SECONDS)
             offset = await self._follow(job, progress, offset, proc.pid)
         await self._finish(job.id, waiter.result(), result_file)
+
+    def _environment(self, job: Job) -> dict[str, str]:
+        """papermill's environment, inherited by its kernel, the head and the head's workers: the job's tag, where
+        its head keeps its folder, and UTF-8 whatever the service's locale (a prompt may be any Unicode)."""
+        return {
+            **os.environ,
+            processes.OWNER_ENV: self.owner_tag(job.id),
+            HEADS_ENV: str(self.data_dir / "heads"),
+            "PYTHONUTF8": "1",
+            "PYTHONIOENCODING": "utf-8",
+        }
 
     def _command(self, job: Job, parameters: dict[str, Any]) -> list[str]:
         return [
@@ -192,10 +249,13 @@ class Runner:
         ]
 
     def _parameters_file(self, job: Job, parameters: dict[str, Any]) -> Path:
-        """Parameters go in a private file, not the command line: worker tokens must not show in `ps`."""
-        path = self.job_dir(job.id) / "parameters.json"  # JSON is YAML, which papermill's -f reads
+        """Parameters go in a private file, not the command line: worker tokens must not show in `ps`.
+
+        JSON is YAML, which papermill's -f reads, but only as UTF-8 text: YAML reads a `\\ud83d\\ude00` escape pair
+        as two lone surrogates (JSON would join them), and the notebook's prompt could then not be encoded."""
+        path = self.job_dir(job.id) / "parameters.json"
         path.touch(mode=0o600)
-        path.write_text(json.dumps(parameters))
+        path.write_text(json.dumps(parameters, ensure_ascii=False), encoding="utf-8")
         return path
 
     async def _follow(self, job: Job, progress: ProgressLog, offset: int, papermill_pid: int) -> int:
@@ -208,12 +268,14 @@ class Runner:
         if events and current.status is JobStatus.RUNNING:
             last = events[-1]
             current.stage, current.fraction, current.detail = last.stage, last.fraction, last.detail
+            current.rendered = current.rendered or any(event.fraction > 0 for event in events)
         self.store.save(current)
         if events:
             await self._notify(current)
         return offset
 
     async def _finish(self, job_id: str, returncode: int, result_file: Path) -> None:
+        await self._stop_processes(job_id)  # a head or worker the notebook left, a kernel of a crashed papermill
         job = self.store.get(job_id)
         assert job is not None
         job.finished = time.time()
@@ -224,9 +286,16 @@ class Runner:
             job.result = json.loads(result_file.read_text())
         else:
             job.status, job.stage = JobStatus.FAILED, "failed"
-            job.error = notebook_error(self.executed_notebook(job_id)) or f"papermill exited with {returncode}"
-        _kill_all(job.pids[1:])  # a kernel left behind by a crashed papermill
+            job.error = (
+                notebook_error(self.executed_notebook(job_id))
+                or log_error(self.job_dir(job_id) / "papermill.log")
+                or f"papermill exited with {returncode}"
+            )
         job.pids = []
+        swept = await asyncio.to_thread(
+            retention.clean_job_end, self.data_dir, job_id, delivered=job.status is JobStatus.SUCCEEDED
+        )
+        log.info("job %s: %.1f MB of scratch deleted", job_id, swept.freed_bytes / 1e6)
         self.store.save(job)
         log.info("job %s %s", job.id, job.status.value)
         await self._notify(job)
@@ -250,6 +319,23 @@ def notebook_error(executed: Path) -> str:
             if output.get("output_type") == "error":
                 return f"{output.get('ename')}: {output.get('evalue')}"
     return ""
+
+
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")  # `module.Name: message`, as a traceback ends
+
+
+def log_error(log_path: Path) -> str:
+    """The exception papermill's own output ends its last traceback with: the cause when papermill failed before
+    the notebook ran (its parameters, its kernel), which the executed notebook then does not show."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return ""
+    tail = [line for line in lines[starts[-1] + 1 :] if line and not line[0].isspace() and EXCEPTION_LINE.match(line)]
+    return tail[-1][:500] if tail else ""
 
 
 async def _wait_gone(pid: int, seconds: float) -> None:

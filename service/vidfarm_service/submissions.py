@@ -75,7 +75,7 @@ def job_parameters(
 def check_quota(store: JobStore, owner: str, limits: Limits, *, now: float | None = None) -> None:
     """JobRefused if `owner` already used today's jobs or GPU minutes (a rolling 24 hours)."""
     now = now if now is not None else time.time()
-    today = [job for job in store.since(owner, now - 86400) if job.status is not JobStatus.CANCELED or job.started]
+    today = [job for job in store.since(owner, now - 86400) if job.counts_against_quota]
     if len(today) >= limits.jobs_per_day:
         raise QuotaExceeded(f"you have used your {limits.jobs_per_day} jobs for today; try again tomorrow")
     minutes = sum(job.gpu_seconds for job in today) / 60

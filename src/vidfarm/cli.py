@@ -5,6 +5,9 @@ vidfarm recipes
 vidfarm workflows validate [NAME | FILE.json ...] [--server URL | --object-info FILE]
 vidfarm workflows import FILE.json [--name NAME] [--server URL | --object-info FILE] [--force]
 vidfarm run NAME | FILE.json [--set key=value ...] [--image FILE] [--server URL] [--out DIR]
+vidfarm du [DATA_DIR]
+
+`run` saves each run's outputs in a new folder (DIR/NAME-YYYYmmdd-HHMMSS): a run never overwrites an earlier one.
 
 FILE.json may be an API-format export or an editor (UI-format) file; an editor file is converted with the server's
 (or the saved) /object_info.
@@ -22,6 +25,7 @@ from typing import Any
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
 from vidfarm.comfy.local import REPO
 from vidfarm.errors import VidfarmError, WorkflowInvalid
+from vidfarm.jobs.retention import unique_dir, usage
 from vidfarm.workflow.check import CheckReport, check_declaration, check_opened, load_object_info
 from vidfarm.workflow.declaration import find_declaration, find_declarations
 from vidfarm.workflow.files import import_workflow, open_file, open_workflow
@@ -160,11 +164,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.image:
         values["image"] = client.upload_image(args.image)
     graph = opened.fill(values)
-    result = PromptRun(client, graph, dest_dir=args.out, on_progress=print_progress).wait()
+    dest = unique_dir(args.out, Path(args.name).stem)
+    result = PromptRun(client, graph, dest_dir=dest, on_progress=print_progress).wait()
     print(file=sys.stderr)
     for output in result.outputs:
         info = output.info
         print(f"{output.path}  {info.kind} {info.width}x{info.height} {info.frames} frames {info.fps:g} fps")
+    return 0
+
+
+def cmd_du(args: argparse.Namespace) -> int:
+    """Disk used by a data folder (the service's, by default), by kind: what the retention policy deletes when."""
+    root = Path(args.data_dir)
+    if not root.is_dir():
+        raise VidfarmError(f"no data folder at {root}: give the service's VIDFARM_SERVICE_DATA_DIR")
+    found = usage(root)
+    for kind, size in found.items():
+        print(f"{kind:<16} {size / 1e6:10.1f} MB")
+    print(f"{'total':<16} {sum(found.values()) / 1e6:10.1f} MB  ({root})")
     return 0
 
 
@@ -204,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--token", default=None)
     run.add_argument("--out", type=Path, default=Path("outputs"))
     run.set_defaults(func=cmd_run)
+    du = sub.add_parser("du", help="disk used by a data folder, by kind (deliverables, scratch, uploads, ...)")
+    du.add_argument("data_dir", nargs="?", default=REPO / ".vidfarm" / "service", type=Path)
+    du.set_defaults(func=cmd_du)
     return parser
 
 

@@ -37,7 +37,7 @@ def test_demo_prints_the_path_of_a_real_video(tmp_path: Path) -> None:
     assert video.is_relative_to(out.resolve()) and video.name == "video.mp4"
     info = probe(video)
     assert (info.width, info.height, info.frames, info.fps) == (320, 180, 32, 16.0)
-    assert (video.parent / "preview.mp4").exists() and list(out.glob("run-*.ipynb"))  # the executed notebook
+    assert (video.parent / "preview.mp4").exists() and list(out.glob("run-*/executed.ipynb"))  # the record
 
 
 def test_workflows_validate_against_the_snapshot_and_a_live_server(comfy_server: LocalComfy, capsys) -> None:  # noqa: ANN001
@@ -49,26 +49,15 @@ def test_workflows_validate_against_the_snapshot_and_a_live_server(comfy_server:
 
 
 def test_cli_run_and_its_bad_inputs(comfy_server: LocalComfy, tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    assert (
-        main(
-            [
-                "run",
-                "standin_t2v",
-                "--set",
-                "frames=5",
-                "--set",
-                "width=64",
-                "--set",
-                "height=64",
-                "--server",
-                comfy_server.url,
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    assert "64x64 5 frames" in capsys.readouterr().out
+    run = ["run", "standin_t2v", "--set", "frames=5", "--set", "width=64", "--set", "height=64"]
+    assert main([*run, "--server", comfy_server.url, "--out", str(tmp_path)]) == 0
+    first = capsys.readouterr().out
+    assert "64x64 5 frames" in first
+    assert main([*run, "--set", "frames=9", "--server", comfy_server.url, "--out", str(tmp_path)]) == 0
+    second = capsys.readouterr().out
+    paths = [Path(line.split()[0]) for line in (first + second).splitlines() if line.endswith("fps")]
+    assert len(paths) == 2 and paths[0] != paths[1]  # a second run never overwrites the first (same ComfyUI name)
+    assert probe(paths[0]).frames == 5 and probe(paths[1]).frames == 9
     assert main(["run", "standin_t2v", "--set", "colour=red", "--server", comfy_server.url]) == 2
     assert "has no parameter colour" in capsys.readouterr().err
     assert main(["run", "nope", "--server", comfy_server.url]) == 2

@@ -202,8 +202,10 @@ def test_cancel_mid_job_from_the_button(bot_api: FakeBotApi, service: ServicePro
         what="a new message saying it stopped",
     )
     assert FakeBotApi.reply_to(stopped[0]) == request
-    folder = service.data_dir / "outputs" / job_id
+    folder = service.data_dir / "jobs" / job_id  # the record: kept
     assert (folder / "canceled").exists()  # the notebook saw KeyboardInterrupt (where it cancels its prompts)
+    # a canceled job's scratch (its cached segments) and partial outputs are deleted at once
+    assert not (service.data_dir / "heads" / job_id).exists() and not (service.data_dir / "outputs" / job_id).exists()
     rendered = (folder / "rendered.log").read_text().split()
     assert 0 < len(rendered) < 15
     assert not any(c.fields.get("caption", "").startswith("a long slow pan") for c in bot_api.sent("sendVideo"))
@@ -243,7 +245,7 @@ def test_killed_service_resumes_the_job_on_restart(tmp_path: Path) -> None:
         service.start()
         bot_api.send_text(FRIEND, "a train crossing a bridge at dusk")
         job_id, message_id = status_message(bot_api, service, FRIEND, 0)
-        rendered = service.data_dir / "outputs" / job_id / "rendered.log"
+        rendered = service.data_dir / "jobs" / job_id / "rendered.log"
         bot_api.wait_for(lambda: rendered.exists() and len(rendered.read_text().split()) >= 3, what="3 segments")
         service.kill()
         service.start()

@@ -66,6 +66,13 @@ def default_install_dir() -> Path:
 
 
 EXTRA_NODES_ENV = "VIDFARM_EXTRA_CUSTOM_NODES"
+HEADS_ENV = "VIDFARM_HEADS_DIR"
+
+
+def heads_dir() -> Path:
+    """Where a notebook's per-job head ComfyUIs keep their folders: the service points it into its data folder
+    (VIDFARM_HEADS_DIR), so a job's scratch has the job's lifetime (vidfarm.jobs.retention)."""
+    return Path(os.environ.get(HEADS_ENV) or REPO / ".vidfarm" / "heads")
 
 
 def extra_node_packs() -> list[Path]:
@@ -121,9 +128,15 @@ class LocalComfy:
                 link.symlink_to(pack, target_is_directory=True)
 
     def start(self, *, ready_timeout: float = 120.0) -> LocalComfy:
-        self.launch()
-        self.wait_ready(ready_timeout)
-        self.check_node_pack()
+        """Launch and wait until ready. Interrupted or failed while it boots (a job canceled while its head
+        starts), the process is stopped before the exception goes on: no caller holds it yet to stop it."""
+        try:
+            self.launch()
+            self.wait_ready(ready_timeout)
+            self.check_node_pack()
+        except BaseException:
+            self.kill()
+            raise
         return self
 
     def launch(self) -> LocalComfy:

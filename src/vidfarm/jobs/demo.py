@@ -13,7 +13,6 @@ import json
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from vidfarm.comfy.local import REPO
 from vidfarm.errors import JobSpecInvalid
 from vidfarm.jobs.options import pipeline_declaration
 from vidfarm.jobs.progress_log import ProgressLog
+from vidfarm.jobs.retention import unique_dir
 from vidfarm.jobs.spec import JobSpec
 from vidfarm.workflow.recipe import load_recipes
 
@@ -91,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except JobSpecInvalid as exc:
         print("error: " + "\n       ".join(str(p) for p in exc.problems), file=sys.stderr)
         return 2
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    record = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
+    out = unique_dir(args.out.resolve(), "run")  # each run its own folder: never overwrites an earlier video
+    record = out / "executed.ipynb"
     print(f"running {PIPELINE.name} (executed copy: {record})", file=sys.stderr)
     try:
         summary = run_pipeline({**job, "out_dir": str(out)}, record)

@@ -28,7 +28,8 @@ def connect(
     """A client for `url`, or - when url is empty - for a ComfyUI started here on the CPU (the embedded default)."""
     if url:
         return ComfyClient(url, token=token or None), None
-    local = LocalComfy(base_dir or REPO / ".vidfarm" / "notebook-comfy").start()
+    # die_with_parent: a kernel killed (a crashed service, a closed Jupyter) takes its head along
+    local = LocalComfy(base_dir or REPO / ".vidfarm" / "notebook-comfy", die_with_parent=True).start()
     return ComfyClient(local.url), local
 
 

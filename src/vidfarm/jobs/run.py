@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
-from vidfarm.comfy.local import REPO
+from vidfarm.comfy.local import REPO, heads_dir
 from vidfarm.errors import OutputInvalid
 from vidfarm.jobs.notebook import connect
 from vidfarm.jobs.progress_log import ProgressLog
@@ -60,7 +60,7 @@ class JobPlace:
     out_dir: Path = REPO / "outputs" / "jobs"
     head_url: str = ""
     head_token: str = field(default="", repr=False)
-    heads_dir: Path = REPO / ".vidfarm" / "heads"
+    heads_dir: Path = field(default_factory=heads_dir)  # VIDFARM_HEADS_DIR: the service points it at its data
 
 
 def run_job(

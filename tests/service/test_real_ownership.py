@@ -1,0 +1,95 @@
+"""A job owns its processes, with the REAL pipeline notebook: its head ComfyUI and the head's two local workers
+(each in a session of its own) are gone after a SIGTERM to the service and after a cancel while the head starts.
+And a prompt of any Unicode reaches the head and comes back in the job's report unchanged."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_comfy_install
+from tests.fakes.telegram import FakeBotApi
+from tests.service.harness import REAL_NOTEBOOK, ServiceProcess
+from tests.service.ownership import job_processes
+
+
+@pytest.fixture
+def real_service(tmp_path: Path) -> Iterator[ServiceProcess]:
+    require_comfy_install()
+    bot_api = FakeBotApi().start()
+    service = ServiceProcess(tmp_path / "svc", bot_api, notebook=REAL_NOTEBOOK)
+    try:
+        yield service.start()
+    finally:
+        service.stop()
+        bot_api.stop()
+
+
+def _wait(condition: object, what: str, timeout: float = 300, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _heads(service: ServiceProcess, job_id: str) -> list[str]:
+    return [c for c in job_processes(service.data_dir, job_id).values() if f"heads/{job_id}" in c]
+
+
+@pytest.mark.engine
+@pytest.mark.timeout(900)
+def test_sigterm_mid_render_stops_the_head_and_its_workers(real_service: ServiceProcess) -> None:
+    service = real_service
+    job_id = service.api.post("/api/jobs", json={"prompt": "a very long train", "seconds": 30}).json()["id"]
+    workers = f"heads/{job_id}/vidfarm_workers"
+    _wait(lambda: sum(workers in c for c in _heads(service, job_id)) == 2, "the head's two local workers")
+    _wait(lambda: service.job(job_id)["fraction"] > 0, "rendering under way")
+    before = job_processes(service.data_dir, job_id)
+    assert len(before) >= 5, before  # papermill, kernel, head, 2 workers
+    assert service.proc is not None
+    service.proc.send_signal(signal.SIGTERM)
+    assert service.proc.wait(60) in (0, -signal.SIGTERM)
+    assert job_processes(service.data_dir, job_id) == {}
+
+
+@pytest.mark.engine
+@pytest.mark.timeout(900)
+def test_cancel_while_the_head_starts_leaves_no_process(real_service: ServiceProcess) -> None:
+    service = real_service
+    job_id = service.api.post("/api/jobs", json={"prompt": "a very long train", "seconds": 30}).json()["id"]
+    _wait(lambda: _heads(service, job_id), "the head ComfyUI launched", every=0.05)
+    head_log = service.data_dir / "heads" / job_id / "comfyui.log"
+    booting = "To see the GUI go to" not in (head_log.read_text(errors="replace") if head_log.exists() else "")
+    canceled = service.api.post(f"/api/jobs/{job_id}/cancel").json()
+    assert booting and canceled["stage"] == "canceling"  # the head was still starting when the cancel came
+    job = service.wait_status(job_id, "canceled", timeout=120)
+    assert job["fraction"] == 0
+    assert job_processes(service.data_dir, job_id) == {}
+    time.sleep(3)  # nothing comes back later either (a head that finished booting after the cancel)
+    assert job_processes(service.data_dir, job_id) == {}
+    assert not (service.data_dir / "heads" / job_id).exists()  # a canceled job's scratch is deleted at once
+
+
+@pytest.mark.engine
+@pytest.mark.timeout(900)
+def test_a_prompt_of_any_unicode_reaches_the_head_unchanged(real_service: ServiceProcess) -> None:
+    service = real_service
+    prompt = "紙の船 🚣‍♀️ סירה قارب cafe\u0301 👩\u200d👩\u200d👧 𝒜"
+    job_id = service.api.post("/api/jobs", json={"prompt": prompt}).json()["id"]
+    job = service.wait_status(job_id, "succeeded", timeout=600)
+    plan = job["result"]["report"]["plan"]  # made by the head's VidfarmPlan node from the prompt it was sent
+    assert [s["prompt"] for s in plan["segments"]] == [prompt] * len(plan["segments"])
+    assert job["parameters"]["prompt"] == prompt
+    assert not (service.data_dir / "heads" / job_id).exists()  # succeeded: the cached segments went with the head
+    assert sorted(p.name for p in (service.data_dir / "outputs" / job_id).iterdir()) == [
+        "preview.mp4",
+        "summary.json",
+        "thumbnail.jpg",
+        "video.mp4",
+    ]
