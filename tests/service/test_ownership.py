@@ -75,7 +75,7 @@ def test_cancel_mid_render_leaves_no_process(bot_api: FakeBotApi, tmp_path: Path
     service = ServiceProcess(tmp_path / "svc", bot_api, defaults=LONG).start()
     try:
         bot_api.send_text(FRIEND, "a kite over the dunes")
-        job_id, message_id = status_message(bot_api, FRIEND, 0)
+        job_id, message_id = status_message(bot_api, service, FRIEND, 0)
         assert _rendering(service, job_id)
         bot_api.press(FRIEND, f"cancel:{job_id}", message_id)
         service.wait_status(job_id, "canceled")

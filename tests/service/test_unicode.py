@@ -54,17 +54,22 @@ def test_thirty_emoji_prompts_by_rest_and_chat(service: tuple[FakeBotApi, Servic
             else:
                 refused_rest.append(answer)
             continue
-        before = len(_chat_replies(bot_api))
-        bot_api.send_text(FRIEND, prompt)
-        reply = bot_api.wait_for(lambda: _chat_replies(bot_api)[before:], what="the reply")[0]  # noqa: B023
-        if reply.startswith("🎬 job "):
-            accepted[reply.split()[2]] = prompt
+        before, known = len(_chat_replies(bot_api)), {j["id"] for j in svc.jobs()}
+
+        def outcome() -> list[str]:
+            new = [j["id"] for j in svc.jobs() if j["id"] not in known]  # noqa: B023
+            refusals = [t for t in _chat_replies(bot_api)[before:] if "for today" in t]  # noqa: B023
+            return new or refusals
+
+        found = bot_api.wait_for(outcome, what="a job or a refusal")[0]
+        if "for today" in found:
+            refused_chat.append(found)
         else:
-            refused_chat.append(reply)
+            accepted[found] = prompt
     assert len(accepted) == 2 * PER_DAY  # the failed job did not count: REST still had all 10
     assert len(refused_rest) == 15 - PER_DAY and len(refused_chat) == 15 - PER_DAY
-    assert all(r.status_code == 400 and "jobs for today" in r.json()["detail"] for r in refused_rest)
-    assert all("used your 10 jobs for today" in text for text in refused_chat), refused_chat
+    assert all(r.status_code == 429 and "jobs for today" in r.json()["detail"] for r in refused_rest)
+    assert all("used your 10 videos for today" in text for text in refused_chat), refused_chat
     for job_id, prompt in accepted.items():
         job = svc.wait_status(job_id, "succeeded", timeout=300)
         assert job["parameters"]["prompt"] == prompt  # the record

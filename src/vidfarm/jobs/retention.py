@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidfarm.errors import ConfigError
+
 KINDS = ("deliverables", "records", "head scratch", "worker outputs", "uploads", "database", "other")
 SCRATCH_IN_OUTPUTS = ("head", "vr")  # PromptRun download folders: their files were moved out or are copies
 WORKERS_DIR = "vidfarm_workers"  # where a head's local workers keep their folders (scheduler_nodes._local_workers)
@@ -154,7 +156,7 @@ def unique_dir(parent: Path, stem: str) -> Path:
         except FileExistsError:
             continue
         return candidate
-    raise FileExistsError(f"no free name for {base} in {parent}")
+    raise ConfigError(f"no free folder name for {base} in {parent}: delete old runs there (vidfarm du shows them)")
 
 
 def _children(folder: Path) -> list[Path]:

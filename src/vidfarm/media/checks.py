@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from vidfarm.errors import InputImageError, InputVideoError, OutputInvalid
+
+log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv", ".gif"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -103,7 +106,8 @@ def check_upload_image(path: str | Path, *, max_bytes: int) -> str:
             image.verify()
             return str(image.format)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
-        raise InputImageError(f"{path.name} is not an image Pillow can read ({exc}); send a PNG or JPEG") from None
+        log.info("refused %s: %s", path, exc)  # the reason, with its path, goes to the log; the person gets the advice
+        raise InputImageError(f"{path.name} is not an image Pillow can read; send a PNG or JPEG") from None
 
 
 def check_upload_video(path: str | Path, *, max_bytes: int) -> MediaInfo:
