@@ -24,6 +24,11 @@ UPLOAD_FORM_SLACK = 64 * 1024  # room for the prompt, the options and multipart 
 
 def build_service(settings: Settings) -> Service:
     store = JobStore(settings.data_dir / "jobs.sqlite")
+    fleet = None
+    if settings.fleet_provider != "none":
+        from vidfarm_service.fleet import build_fleet
+
+        fleet = build_fleet(settings)
     runner = Runner(
         store,
         notebook=settings.notebook,
@@ -31,6 +36,7 @@ def build_service(settings: Settings) -> Service:
         kernel_name=settings.kernel_name,
         max_parallel=settings.max_parallel,
         cancel_grace_seconds=settings.cancel_grace_seconds,
+        fleet=fleet,
     )
     signer = LinkSigner(
         settings.link_secret.get_secret_value().encode(),
@@ -69,6 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service.runner.fleet:
+            await service.runner.fleet.start()  # orphans a previous service left are destroyed first
         await service.runner.start()
         if service.bot:
             await service.bot.start()
@@ -79,6 +87,8 @@ def create_app(settings: Settings) -> FastAPI:
             if service.bot:
                 await service.bot.stop()
             await service.runner.stop()
+            if service.runner.fleet:
+                await service.runner.fleet.stop()  # every rented worker destroyed
             service.store.close()
 
     app = FastAPI(title="vidfarm", lifespan=lifespan)

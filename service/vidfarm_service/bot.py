@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PHOTO_PROMPT = "the photo comes to life, gentle natural motion"
 HELP = (
     "Send me a text and I make a video of it; send a photo (with a caption) and I bring it to life.\n"
-    "/options - seconds, size, recipe, strategy\n/jobs - your recent jobs\n/cancel [job] - stop a job"
+    "/options - seconds, size, recipe, strategy\n/jobs - your recent jobs\n/cancel [job] - stop a job\n"
+    "/quota - what is left of today's jobs, GPU minutes and money"
 )
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -62,6 +63,7 @@ class TelegramBot:
         add(CommandHandler("jobs", self.on_jobs))
         add(CommandHandler("cancel", self.on_cancel))
         add(CommandHandler("options", self.on_options))
+        add(CommandHandler("quota", self.on_quota))
         add(CommandHandler(["allow", "deny"], self.on_allow))
         add(MessageHandler(filters.PHOTO | filters.Document.ALL, self.on_photo))
         add(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
@@ -106,7 +108,25 @@ class TelegramBot:
         if not self.allowed(update.effective_user):
             return await self._refuse(update)
         assert update.effective_message
+        self._prewarm(update.effective_user)
         await update.effective_message.reply_text(HELP)
+
+    # fleet: pre-warm on a sign that work is coming, and money in view
+    def _prewarm(self, user: User | None) -> None:
+        fleet = self.service.runner.fleet
+        if fleet is not None and user is not None:
+            fleet.prewarm(_owner(user))
+
+    async def on_quota(self, update: Update, context: Context) -> None:
+        if not self.allowed(update.effective_user):
+            return await self._refuse(update)
+        assert update.effective_message and update.effective_user
+        from vidfarm_service.fleet import quota_text
+
+        user = update.effective_user
+        text = quota_text(self.service.store, _owner(user), self.service.limits, self.service.runner.fleet,
+                          lang=user.language_code or "en", admin=user.id in self.admin_ids)  # fmt: skip
+        await update.effective_message.reply_text(text)
 
     async def on_jobs(self, update: Update, context: Context) -> None:
         if not self.allowed(update.effective_user):
@@ -135,6 +155,7 @@ class TelegramBot:
             return await self._refuse(update)
         assert update.effective_message and update.effective_user
         choices = self.service.store.choices(update.effective_user.id)
+        self._prewarm(update.effective_user)
         await update.effective_message.reply_text(
             "Options for your next videos:", reply_markup=options_keyboard(choices, self.service.settings.defaults)
         )

@@ -15,6 +15,7 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, RetryAfter
 
+from vidfarm_service.fleet import cost_line, language_of
 from vidfarm_service.jobs import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ class StatusMessages:
             f"Full resolution {result.get('width')}x{result.get('height')}, {float(result.get('duration', 0)):.1f} s "
             f"(link valid for a while): {link}"
         )
+        cost = cost_line(result, language_of(str(job.parameters.get("prompt", ""))))  # fleet: what it cost
+        caption = f"{caption}\n{cost}" if cost else caption
         preview = Path(result["preview"])
         if preview.stat().st_size > MAX_VIDEO_BYTES:
             await self.bot.send_message(job.chat_id, f"The preview is too big for Telegram.\n{caption}")
