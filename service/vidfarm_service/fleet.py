@@ -160,11 +160,13 @@ class ServiceFleet:
         gather_s: float = 30.0,
         tick_s: float = 5.0,
         prewarm_s: float = 300.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.scaler = scaler
         self.records = records
         self.user_day_budget, self.max_per_job = user_day_budget, max_per_job
         self.wait_s, self.gather_s, self.tick_s, self.prewarm_s = wait_s, gather_s, tick_s, prewarm_s
+        self.sleep = sleep  # tests and the cost benchmark pass one that moves a ManualClock
         self.leases: dict[str, Lease] = {}
         self._served: set[str] = set()  # workers that have had a job: their boot is no later job's cost
         self._lock = threading.RLock()
@@ -198,7 +200,7 @@ class ServiceFleet:
                 await asyncio.to_thread(self.step)
             except Exception:  # a provider hiccup must not stop the fleet's clock
                 log.exception("fleet tick failed")
-            await asyncio.sleep(self.tick_s)
+            await self.sleep(self.tick_s)
 
     # -- the control step: the autoscaler sees every lease's want, then hands ready workers out in order ----------
     def step(self) -> None:
@@ -267,7 +269,7 @@ class ServiceFleet:
                 if line != shown:
                     await show(line)
                     shown = line
-                await asyncio.sleep(min(self.tick_s, 1.0))
+                await self.sleep(min(self.tick_s, 1.0))
                 await asyncio.to_thread(self.step)
         except BaseException:
             self.give_back(job_id)
