@@ -269,7 +269,7 @@ class ServiceFleet:
                 if line != shown:
                     await show(line)
                     shown = line
-                await self.sleep(min(self.tick_s, 1.0))
+                await self.sleep(self.tick_s)
                 await asyncio.to_thread(self.step)
         except BaseException:
             self.give_back(job_id)
