@@ -85,9 +85,11 @@ class Settings(BaseSettings):
     fleet_budget_day: float = Field(default=40.0, gt=0)
     fleet_budget_user_day: float = Field(default=5.0, gt=0, description="$ per user per UTC day")
     fleet_max_workers: int = Field(default=4, ge=1)
-    fleet_workers_per_job: int = Field(default=4, ge=1)
+    fleet_workers_per_job: int = Field(
+        default=1, ge=1, description="1 is the cheapest (benchmarks/fleet_cost.py); more: a faster video, paid as tails"
+    )
     fleet_warm_workers: int = Field(default=0, ge=0)
-    fleet_idle_timeout_s: float = Field(default=300.0, ge=0)
+    fleet_idle_timeout_s: float = Field(default=60.0, ge=0, description="tuned in benchmarks/fleet_cost.py")
     fleet_boot_timeout_s: float = Field(default=1500.0, gt=0)
     fleet_wait_s: float = Field(default=1800.0, gt=0, description="how long a job waits for its first worker")
     fleet_tick_s: float = Field(default=5.0, gt=0)
