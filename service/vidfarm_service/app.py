@@ -31,6 +31,11 @@ UPLOAD_FORM_SLACK = 64 * 1024  # room for the prompt, the options and multipart 
 
 def build_service(settings: Settings) -> Service:
     store = JobStore(settings.data_dir / "jobs.sqlite")
+    fleet = None
+    if settings.fleet_provider != "none":
+        from vidfarm_service.fleet import build_fleet
+
+        fleet = build_fleet(settings)
     runner = Runner(
         store,
         notebook=settings.notebook,
@@ -39,6 +44,7 @@ def build_service(settings: Settings) -> Service:
         max_parallel=settings.max_parallel,
         cancel_grace_seconds=settings.cancel_grace_seconds,
         stop_grace_seconds=settings.stop_grace_seconds,
+        fleet=fleet,
     )
     signer = LinkSigner(
         settings.link_secret.get_secret_value().encode(),
@@ -110,6 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service.runner.fleet:
+            await service.runner.fleet.start()  # orphans a previous service left are destroyed first
         await service.runner.start()
         service.sweeper.start()
         if service.bot:
@@ -122,6 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await service.bot.stop()
             await service.sweeper.stop()
             await service.runner.stop()
+            if service.runner.fleet:
+                await service.runner.fleet.stop()  # every rented worker destroyed
             service.store.close()
 
     app = FastAPI(title="vidfarm", lifespan=lifespan)
@@ -144,6 +154,13 @@ def create_app(settings: Settings) -> FastAPI:
             )
         return await call_next(request)
 
+    _refusals(app)
+    return app
+
+
+def _refusals(app: FastAPI) -> None:
+    """Every refusal in one shape: {"detail", "problems": [{option, problem, allowed}]}."""
+
     @app.exception_handler(VidfarmError)
     async def refused(request: Request, exc: VidfarmError) -> JSONResponse:
         """A request that cannot be taken is 422 with what to change (per option where known); over quota, 429."""
@@ -159,8 +176,6 @@ def create_app(settings: Settings) -> FastAPI:
         problems = [_problem(error) for error in exc.errors()]
         detail = "; ".join(f"{p['option']}: {p['problem']}" for p in problems)
         return JSONResponse({"detail": detail, "problems": problems}, status_code=422)
-
-    return app
 
 
 def _problem(error: Any) -> dict[str, str]:

@@ -43,7 +43,7 @@ from vidfarm_service.submissions import CHOOSABLE, check_quota, job_parameters, 
 
 log = logging.getLogger(__name__)
 DEFAULT_PHOTO_PROMPT = "the photo comes to life, gentle natural motion"
-COMMANDS = ("options", "status", "jobs", "cancel", "lang", "help")
+COMMANDS = ("options", "status", "jobs", "cancel", "quota", "lang", "help")
 ALBUM_WAIT_SECONDS = 1.5  # the photos of one album arrive as separate updates, close together
 RECONNECT_SECONDS = (1, 2, 5, 10, 30, 60)
 Context = ContextTypes.DEFAULT_TYPE
@@ -104,6 +104,7 @@ class TelegramBot:
         add(CommandHandler("cancel", self.on_cancel))
         add(CommandHandler("options", self.on_options))
         add(CommandHandler("lang", self.on_lang))
+        add(CommandHandler("quota", self.on_quota))
         add(CommandHandler(["allow", "deny"], self.on_allow))
         add(MessageHandler(filters.PHOTO | filters.Document.ALL, self.on_photo))
         add(MessageHandler(filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE, self.on_voice))
@@ -197,6 +198,7 @@ class TelegramBot:
     async def on_help(self, update: Update, context: Context) -> None:
         if not self.allowed(update.effective_user):
             return await self._refuse(update)
+        self._prewarm(update.effective_user)  # /start or /help: work is likely coming
         await self._reply(update, "help")
 
     async def on_lang(self, update: Update, context: Context) -> None:
@@ -218,6 +220,23 @@ class TelegramBot:
         await update.effective_message.reply_text(
             say(self.language(update.effective_user), "lang_choose"), reply_markup=buttons
         )
+
+    # fleet: pre-warm on a sign that work is coming, and money in view
+    def _prewarm(self, user: User | None) -> None:
+        fleet = self.service.runner.fleet
+        if fleet is not None and user is not None:
+            fleet.prewarm(_owner(user))
+
+    async def on_quota(self, update: Update, context: Context) -> None:
+        if not self.allowed(update.effective_user):
+            return await self._refuse(update)
+        assert update.effective_message and update.effective_user
+        from vidfarm_service.fleet import quota_text
+
+        user = update.effective_user
+        text = quota_text(self.service.store, _owner(user), self.service.limits, self.service.runner.fleet,
+                          lang=user.language_code or "en", admin=user.id in self.admin_ids)  # fmt: skip
+        await update.effective_message.reply_text(text)
 
     async def on_jobs(self, update: Update, context: Context) -> None:
         if not self.allowed(update.effective_user):
@@ -281,6 +300,7 @@ class TelegramBot:
             except WorkflowError as exc:
                 return void(await self._reply(update, "option_invalid", detail=str(exc)))
             self.service.store.set_choices(user.id, choices)
+        self._prewarm(update.effective_user)
         await update.effective_message.reply_text(
             options_text(choices, defaults, lang, self.estimate), reply_markup=options_keyboard(choices, defaults, lang)
         )

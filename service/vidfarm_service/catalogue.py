@@ -111,6 +111,7 @@ EN: dict[str, str] = {
     "why_option": "an option can't be used. Change it in /options and send the text again.",
     "why_image": "I couldn't use the photo. Send another one (JPEG or PNG).",
     "why_recipe": "that model isn't available here now. Choose another one in /options.",
+    "why_budget": "today's GPU budget is used up. It resets at 00:00 UTC; /quota shows what is left.",
     "why_workers": "no GPU worker could take the job. Try again later or choose “standin” in /options.",
     "why_memory": "the GPU ran out of memory. Try a shorter video or a smaller shape in /options.",
     "why_other": "something went wrong on the farm (it is logged for the admin). Try again in a while.",
@@ -141,6 +142,24 @@ EN: dict[str, str] = {
     "watch_download": "⬇ Download",
     "watch_details": "{width}×{height} · {duration} s · seed {seed} · {recipe}",
     "watch_expired": "This link is invalid or has expired: ask the bot for a new one (/jobs).",
+    # the rented fleet (vidfarm_service.fleet): budgets, cold start, cost, /quota
+    "fleet_user_budget": "your GPU budget for today (${cap:.2f}) is used up (${spent:.2f} spent); it resets "
+    "at 00:00 UTC, or ask the admin to raise it",
+    "fleet_fleet_budget": "the farm's GPU budget (${cap:.2f} per {window}) would be exceeded by renting a worker "
+    "now; try again in a while, or ask the admin to raise it",
+    "fleet_no_worker": "no GPU worker could be rented within {minutes:.0f} minutes (none offered under ${price:.2f}/h, "
+    "or the hosts were slow); try again later",
+    "fleet_renting": "renting {n} GPU worker(s)",
+    "fleet_image": "pulling the worker image",
+    "fleet_booting": "starting ComfyUI and fetching models",
+    "fleet_ready": "{ready} of {n} ready",
+    "fleet_cost": "GPU {seconds:.0f} s · ${cost:.3f}",
+    "fleet_quota": "Left today: {jobs} of {jobs_cap} jobs · {minutes:.0f} of {minutes_cap:g} GPU minutes "
+    "· ${money:.2f} of ${money_cap:.2f}",
+    "fleet_fleet": "Fleet: ${spent:.2f} spent today (cap ${cap:.2f}) · {live} live worker(s)",
+    "fleet_worker": "· {name}: {state}{job}, ${price:.3f}/h, up {minutes:.0f} min",
+    "fleet_window_hour": "hour",
+    "fleet_window_day": "day",
 }
 
 JA: dict[str, str] = {
@@ -234,6 +253,7 @@ JA: dict[str, str] = {
     "why_option": "使えない設定があります。/options で設定を変えて、もう一度送ってください。",
     "why_image": "写真を読み込めませんでした。別の写真（JPEG か PNG）を送ってください。",
     "why_recipe": "そのモデルは現在使えません。/options で別のモデルを選んでください。",
+    "why_budget": "本日の GPU 予算を使い切りました。UTC の 0 時にリセットされます。残りは /quota で確認できます。",
     "why_workers": "GPU ワーカーが見つかりませんでした。しばらくしてからお試しいただくか、"
     "/options で「standin」を選んでください。",
     "why_memory": "GPU のメモリが足りませんでした。/options で短い動画か小さい形を選んでください。",
@@ -262,6 +282,24 @@ JA: dict[str, str] = {
     "watch_download": "⬇ ダウンロード",
     "watch_details": "{width}×{height}・{duration} 秒・シード {seed}・{recipe}",
     "watch_expired": "このリンクは無効か、有効期限が切れています。ボットで新しいリンクを受け取ってください（/jobs）。",
+    # the rented fleet (vidfarm_service.fleet): budgets, cold start, cost, /quota
+    "fleet_user_budget": "本日のGPU予算（${cap:.2f}）を使い切りました（${spent:.2f}使用）。UTCの0時にリセットされます。"
+    "増やす場合は管理者に連絡してください",
+    "fleet_fleet_budget": "今ワーカーを借りると、ファーム全体のGPU予算（{window}あたり${cap:.2f}）"
+    "を超えてしまいます。しばらくしてからもう一度お試しいただくか、管理者に予算の引き上げを依頼してください",
+    "fleet_no_worker": "{minutes:.0f}分以内にGPUワーカーを借りられませんでした（${price:.2f}/時以下の空きがないか、"
+    "ホストが遅いようです）。後でもう一度お試しください",
+    "fleet_renting": "GPUワーカーを{n}台レンタル中",
+    "fleet_image": "ワーカーのイメージを取得中",
+    "fleet_booting": "ComfyUIを起動し、モデルを取得中",
+    "fleet_ready": "{n}台中{ready}台準備完了",
+    "fleet_cost": "GPU {seconds:.0f}秒 · ${cost:.3f}",
+    "fleet_quota": "本日の残り: ジョブ {jobs}/{jobs_cap}件 · GPU {minutes:.0f}/{minutes_cap:g}分 "
+    "· ${money:.2f}/${money_cap:.2f}",
+    "fleet_fleet": "フリート: 本日${spent:.2f}使用（上限${cap:.2f}）· 稼働中のワーカー{live}台",
+    "fleet_worker": "· {name}: {state}{job}, ${price:.3f}/時, 起動から{minutes:.0f}分",
+    "fleet_window_hour": "1時間",
+    "fleet_window_day": "1日",
 }
 
 TABLES = {"en": EN, "ja": JA}

@@ -86,7 +86,31 @@ class Settings(BaseSettings):
         "pipeline's default (a real model: set workers for it, or 'recipe': 'standin' for a model-free demo)",
     )
 
-    @field_validator("api_token", "link_secret", "telegram_token", "telegram_webhook_secret")
+    # the fleet: rented GPU workers per job (provider "none": the notebook's own `workers`, e.g. local CPU ones)
+    fleet_provider: Literal["none", "vast", "runpod"] = "none"
+    fleet_api_key: SecretStr | None = Field(default=None, description="the provider account's key (master only)")
+    fleet_api_url: str = Field(default="", description="provider API base (empty: the provider's; tests: a fake)")
+    fleet_graphql_url: str = Field(default="", description="RunPod only: where GPU prices are asked")
+    fleet_gpu: str = Field(default="", description="GPU model (Vast gpu_name, RunPod gpuTypeId); empty: any")
+    fleet_max_price: float = Field(default=0.8, gt=0, description="$/hour cap per worker")
+    fleet_budget_hour: float = Field(default=4.0, gt=0)
+    fleet_budget_day: float = Field(default=40.0, gt=0)
+    fleet_budget_user_day: float = Field(default=5.0, gt=0, description="$ per user per UTC day")
+    fleet_max_workers: int = Field(default=4, ge=1)
+    fleet_workers_per_job: int = Field(
+        default=1, ge=1, description="1 is the cheapest (benchmarks/fleet_cost.py); more: a faster video, paid as tails"
+    )
+    fleet_warm_workers: int = Field(default=0, ge=0)
+    fleet_idle_timeout_s: float = Field(default=60.0, ge=0, description="tuned in benchmarks/fleet_cost.py")
+    fleet_boot_timeout_s: float = Field(default=1500.0, gt=0)
+    fleet_wait_s: float = Field(default=1800.0, gt=0, description="how long a job waits for its first worker")
+    fleet_tick_s: float = Field(default=5.0, gt=0)
+    fleet_image: str = "ghcr.io/vidfarm/worker:0.1"
+    fleet_label: str = Field(default="vidfarm-svc", description="label prefix: orphans with it are destroyed")
+    fleet_recipes: list[str] = Field(default_factory=list, description="recipes workers load (empty: defaults')")
+    fleet_worker_env: dict[str, str] = Field(default_factory=dict, description="extra worker start-up variables")
+
+    @field_validator("api_token", "link_secret", "telegram_token", "telegram_webhook_secret", "fleet_api_key")
     @classmethod
     def _no_placeholders(cls, value: SecretStr | None, info: object) -> SecretStr | None:
         _refuse_placeholder(str(getattr(info, "field_name", "secret")), value)
@@ -98,6 +122,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "telegram_mode=webhook needs VIDFARM_SERVICE_TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _fleet_needs_key(self) -> Settings:
+        if self.fleet_provider != "none" and self.fleet_api_key is None:
+            raise ValueError(f"fleet_provider={self.fleet_provider} needs VIDFARM_SERVICE_FLEET_API_KEY")
         return self
 
     @property

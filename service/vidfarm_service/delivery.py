@@ -48,9 +48,12 @@ def when(expires: int, lang: str) -> str:
 
 
 def cost_words(job: Job, lang: str) -> str:
-    """The job's cost when the fleet recorded one (`result["cost_usd"]`); "" for a local or free run."""
-    cost = (job.result or {}).get("cost_usd")
-    return say(lang, "cost", cost=f"${float(cost):.2f}") if isinstance(cost, (int, float)) and cost > 0 else ""
+    """GPU seconds and cost when the fleet rented workers for the job (`result["fleet"]`); "" for a local run."""
+    usage = (job.result or {}).get("fleet")
+    if not isinstance(usage, dict):
+        return ""
+    line = say(lang, "fleet_cost", seconds=float(usage["gpu_seconds"]), cost=float(usage["cost"]))
+    return say(lang, "cost", cost=line)
 
 
 def result_buttons(job: Job, lang: str, watch_url: str | None) -> InlineKeyboardMarkup:

@@ -22,13 +22,17 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidfarm.comfy.local import HEADS_ENV
+from vidfarm.errors import JobRefused
 from vidfarm.jobs import retention
 from vidfarm.jobs.progress_log import ProgressLog
 from vidfarm_service import processes
 from vidfarm_service.jobs import Job, JobStatus, JobStore
+
+if TYPE_CHECKING:
+    from vidfarm_service.fleet import ServiceFleet
 
 log = logging.getLogger(__name__)
 Listener = Callable[[Job], Awaitable[None]]
@@ -46,6 +50,7 @@ class Runner:
         max_parallel: int = 1,
         cancel_grace_seconds: float = 5.0,
         stop_grace_seconds: float = 5.0,
+        fleet: ServiceFleet | None = None,
     ) -> None:
         self.store = store
         self.notebook = notebook
@@ -54,6 +59,7 @@ class Runner:
         self.max_parallel = max_parallel
         self.cancel_grace_seconds = cancel_grace_seconds
         self.stop_grace_seconds = stop_grace_seconds  # SIGTERM -> SIGKILL for a job's processes
+        self.fleet = fleet  # rents each job's workers (vidfarm_service.fleet); None: the notebook's own workers
         self.listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -98,15 +104,6 @@ class Runner:
         if left:
             log.error("job %s: processes %s did not die", job_id, left)
 
-    # The one place a job's workers come from and go back to. The notebook starts `local:N` workers itself; a fleet
-    # that leases rented workers per job overrides these two and returns {"workers": <JSON list>} to pass on.
-    async def obtain_workers(self, job: Job) -> dict[str, Any]:
-        """Notebook parameters naming the workers this job renders on ({}: the job's own `workers`)."""
-        return {}
-
-    async def release_workers(self, job: Job) -> None:
-        """Called once whenever a run of `job` ends (finished, failed, canceled, or the service stopping)."""
-
     def submit(self, job: Job) -> Job:
         self.store.add(job)
         log.info("job %s queued by %s", job.id, job.owner)
@@ -131,6 +128,8 @@ class Runner:
     async def _stop_notebook(self, pids: list[int]) -> None:
         """Interrupt the kernel (the notebook cancels its ComfyUI prompts on KeyboardInterrupt), then papermill,
         then kill both process groups."""
+        if not pids:  # canceled while its workers were being rented: the fleet hook stops there
+            return
         papermill, kernels = pids[0], pids[1:]
         for kernel in kernels:
             processes.interrupt(kernel)
@@ -189,20 +188,23 @@ class Runner:
         }
 
     async def _run(self, job: Job) -> None:
-        try:
-            await self._run_notebook(job, await self.obtain_workers(job))
-        finally:
-            await self.release_workers(job)
-
-    async def _run_notebook(self, job: Job, workers: dict[str, Any]) -> None:
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
-        parameters = {**self.notebook_parameters(job), **workers}
+        parameters = self.notebook_parameters(job)
         result_file = Path(parameters["result_path"])
         result_file.unlink(missing_ok=True)
         progress = ProgressLog(parameters["progress_path"])
         offset = progress.path.stat().st_size if progress.path and progress.path.exists() else 0
-        with (folder / "papermill.log").open("ab") as output:
+        if self.fleet is not None and not await self._lease_workers(job, parameters):
+            return
+        try:
+            returncode = await self._papermill(job, parameters, progress, offset)
+        finally:
+            usage = self.fleet.give_back(job.id) if self.fleet is not None else None
+        await self._finish(job.id, returncode, result_file, usage)
+
+    async def _papermill(self, job: Job, parameters: dict[str, Any], progress: ProgressLog, offset: int) -> int:
+        with (self.job_dir(job.id) / "papermill.log").open("ab") as output:
             proc = await asyncio.create_subprocess_exec(
                 *self._command(job, parameters),
                 stdout=output,
@@ -219,7 +221,45 @@ class Runner:
         while not waiter.done():
             await asyncio.wait({waiter}, timeout=POLL_SECONDS)
             offset = await self._follow(job, progress, offset, proc.pid)
-        await self._finish(job.id, waiter.result(), result_file)
+        return waiter.result()
+
+    # -- fleet hook: the job's rented workers (the cold start shows as its progress) ------------------------------
+    async def _lease_workers(self, job: Job, parameters: dict[str, Any]) -> bool:
+        """True with `workers` set in parameters; False when the job failed (budget, no worker) or was canceled."""
+        from vidfarm_service.fleet import explain, language_of
+
+        assert self.fleet is not None
+        job.status, job.stage, job.started, job.fraction = JobStatus.RUNNING, "renting", time.time(), 0.0
+        self.store.save(job)
+        await self._notify(job)
+
+        async def show(line: str) -> None:
+            current = self.store.get(job.id) or job
+            current.stage, current.detail = "renting", line
+            self.store.save(current)
+            await self._notify(current)
+
+        def canceled() -> bool:
+            current = self.store.get(job.id)
+            return current is None or current.status is JobStatus.CANCELING
+
+        try:
+            workers = await self.fleet.obtain(job.id, job.owner, parameters, show, canceled=canceled)
+        except JobRefused as exc:
+            job = self.store.get(job.id) or job
+            job.status, job.stage, job.finished = JobStatus.FAILED, "failed", time.time()
+            job.error = explain(exc, language_of(str(job.parameters.get("prompt", ""))))
+            self.store.save(job)
+            await self._notify(job)
+            return False
+        if workers is None:
+            job = self.store.get(job.id) or job
+            job.status, job.stage, job.finished = JobStatus.CANCELED, "canceled", time.time()
+            self.store.save(job)
+            await self._notify(job)
+            return False
+        parameters["workers"] = json.dumps(workers)  # the private parameters file, never the command line
+        return True
 
     def _environment(self, job: Job) -> dict[str, str]:
         """papermill's environment, inherited by its kernel, the head and the head's workers: the job's tag, where
@@ -274,7 +314,9 @@ class Runner:
             await self._notify(current)
         return offset
 
-    async def _finish(self, job_id: str, returncode: int, result_file: Path) -> None:
+    async def _finish(
+        self, job_id: str, returncode: int, result_file: Path, usage: dict[str, Any] | None = None
+    ) -> None:
         await self._stop_processes(job_id)  # a head or worker the notebook left, a kernel of a crashed papermill
         job = self.store.get(job_id)
         assert job is not None
@@ -284,6 +326,8 @@ class Runner:
         elif returncode == 0 and result_file.exists():
             job.status, job.stage, job.fraction = JobStatus.SUCCEEDED, "finished", 1.0
             job.result = json.loads(result_file.read_text())
+            if usage is not None:
+                job.result["fleet"] = usage  # GPU seconds and cost, for the report and the reply
         else:
             job.status, job.stage = JobStatus.FAILED, "failed"
             job.error = (

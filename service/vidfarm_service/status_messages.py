@@ -136,7 +136,8 @@ _FAILURES: tuple[tuple[str, FailureKey], ...] = (  # (pattern in the job's error
     (r"InputImageError|cannot identify image|not an image", "why_image"),
     (r"out of memory|OutOfMemory|CUDA error: out", "why_memory"),
     (r"no such recipe|unknown recipe|recipe \S+ (cannot|is not)|refused wan|models? (missing|not found)", "why_recipe"),
-    (r"WorkerNotReady|no worker|ServerUnreachable|ProviderError|no GPU", "why_workers"),
+    (r"GPU budget|GPU予算", "why_budget"),
+    (r"WorkerNotReady|no worker|ServerUnreachable|ProviderError|no GPU|GPUワーカーを借りられません", "why_workers"),
     (r"WorkflowError|JobRefused|must be (between|one of)|ZeroDivision", "why_option"),
 )
 

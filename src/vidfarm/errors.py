@@ -148,7 +148,19 @@ class QuotaExceeded(JobRefused):
 
 
 class ProviderError(VidfarmError):
-    """A GPU rental provider (Vast.ai) refused a request or did not answer."""
+    """A GPU rental provider (Vast.ai, RunPod) refused a request or did not answer."""
+
+
+class FleetRefused(JobRefused):
+    """The fleet will not rent a worker for a job: a budget is used up, or no worker came within the wait.
+
+    `reason` names the case ("user_budget", "fleet_budget", "no_worker") and `values` its figures, so the service can
+    say it in the user's language; str() is the English text."""
+
+    def __init__(self, reason: str, message: str, **values: float | str) -> None:
+        self.reason = reason
+        self.values = values
+        super().__init__(message)
 
 
 class WorkerNotReady(ProviderError):

@@ -3,6 +3,8 @@
 
 `on_create(instance)` lets a test bring a "worker" up (e.g. a real token proxy in front of a real ComfyUI) and
 report its host port; `set_status` moves an instance through loading -> running -> stopped (outbid).
+`on_destroy(instance)` stops it again; `billed()` is what the account would be charged (price x seconds from create
+to destroy), for tests that hold the master's ledger against the provider's bill.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class FakeVast:
     instances: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     on_create: Callable[[dict[str, Any]], int | None] | None = None
+    on_destroy: Callable[[dict[str, Any]], None] | None = None
+    destroyed: list[dict[str, Any]] = field(default_factory=list)
     gone_offers: set[int] = field(default_factory=set)
     next_id: int = 4242
     server: ThreadingHTTPServer | None = None
@@ -125,10 +129,21 @@ class FakeVast:
             if method == "GET":
                 return 200, {"instances": self.instances.get(instance_id)}
             if method == "DELETE":
-                if self.instances.pop(instance_id, None) is None:
+                row = self.instances.pop(instance_id, None)
+                if row is None:
                     return 404, {"success": False, "error": "no_such_instance"}
+                row["end_date"] = time.time()
+                self.destroyed.append(row)
+                if self.on_destroy is not None:
+                    self.on_destroy(row)
                 return 200, {"success": True}
         return 404, {"success": False, "error": f"unknown route {method} {path}"}
+
+    def billed(self, now: float | None = None) -> float:
+        """Dollars charged so far: every instance's price from its creation to its destruction (or now)."""
+        now = time.time() if now is None else now
+        rows = [*self.destroyed, *self.instances.values()]
+        return sum((row.get("end_date", now) - row["start_date"]) * row["dph_total"] / 3600 for row in rows)
 
     def stop(self) -> None:
         if self.server is not None:

@@ -1,0 +1,151 @@
+"""A local stand-in for RunPod's REST API (pods: create, list, get, terminate) and the one GraphQL query the
+provider sends (`gpuTypes` prices), with the documented shapes (reference/gpu-clouds.md §2). Every request is logged.
+
+`on_create(pod)` lets a test bring a "worker" up and report the host port mapped to 8288 (the pod then shows
+`publicIp` and `portMappings`); `on_destroy(pod)` stops it; `billed()` is the account's charge (costPerHr x seconds
+from create to terminate).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+API_KEY = "test-runpod-key-0123456789"
+
+
+def gpu_type(gpu_id: str, secure: float, *, memory: int = 24, community: float | None = None) -> dict[str, Any]:
+    return {"id": gpu_id, "displayName": gpu_id.replace("NVIDIA GeForce ", ""), "memoryInGb": memory,
+            "securePrice": secure, "communityPrice": community if community is not None else secure * 0.8}  # fmt: skip
+
+
+@dataclass
+class FakeRunPod:
+    gpu_types: list[dict[str, Any]] = field(
+        default_factory=lambda: [gpu_type("NVIDIA GeForce RTX 4090", 0.69), gpu_type("NVIDIA RTX A5000", 0.27)]
+    )
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    destroyed: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    on_create: Callable[[dict[str, Any]], int | None] | None = None
+    on_destroy: Callable[[dict[str, Any]], None] | None = None
+    no_capacity: set[str] = field(default_factory=set)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    def add_pod(self, name: str, *, cost: float = 0.3, status: str = "RUNNING") -> str:
+        pod_id = secrets.token_hex(7)
+        self.pods[pod_id] = {
+            "id": pod_id, "name": name, "desiredStatus": status, "costPerHr": cost, "publicIp": None,
+            "portMappings": {}, "env": {}, "imageName": "img", "gpu": {"id": "?", "count": 1}, "created": time.time(),
+        }  # fmt: skip
+        return pod_id
+
+    def map_port(self, pod_id: str, host_port: int, *, container_port: int = 8288) -> None:
+        pod = self.pods[pod_id]
+        pod["publicIp"], pod["portMappings"] = "127.0.0.1", {str(container_port): host_port}
+
+    def create(self, body: dict[str, Any]) -> tuple[int, Any]:
+        wanted = list(body.get("gpuTypeIds") or [])
+        known = {g["id"]: g for g in self.gpu_types}
+        chosen = next((known[g] for g in wanted if g in known and g not in self.no_capacity), None)
+        if chosen is None:
+            return 500, {"error": "There are no longer any instances available with the requested specifications."}
+        price = chosen["communityPrice"] if body.get("cloudType") == "COMMUNITY" else chosen["securePrice"]
+        pod_id = self.add_pod(str(body.get("name") or ""), cost=price)
+        pod = self.pods[pod_id]
+        pod.update(env=dict(body.get("env") or {}), imageName=body.get("imageName"), gpu={"id": chosen["id"]})
+        pod["ports"] = list(body.get("ports") or [])
+        if self.on_create is not None:
+            port = self.on_create(pod)
+            if port:
+                self.map_port(pod_id, port)
+        return 201, pod
+
+    def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        parts = [p for p in path.split("/") if p]
+        if method == "POST" and parts == ["graphql"]:
+            if "gpuTypes" not in str(body.get("query")):
+                return 400, {"errors": [{"message": "unsupported query in the fake"}]}
+            return 200, {"data": {"gpuTypes": self.gpu_types}}
+        if parts == ["v1", "pods"]:
+            if method == "POST":
+                return self.create(body)
+            if method == "GET":
+                return 200, list(self.pods.values())
+        if len(parts) == 3 and parts[:2] == ["v1", "pods"]:
+            return self.one_pod(method, parts[2])
+        return 404, {"error": f"unknown route {method} {path}"}
+
+    def one_pod(self, method: str, pod_id: str) -> tuple[int, Any]:
+        pod = self.pods.get(pod_id)
+        if pod is None:
+            return 404, {"error": "pod not found"}
+        if method == "GET":
+            return 200, pod
+        if method != "DELETE":
+            return 404, {"error": f"unknown route {method} /v1/pods/{pod_id}"}
+        del self.pods[pod_id]
+        pod["desiredStatus"], pod["terminated"] = "TERMINATED", time.time()
+        self.destroyed.append(pod)
+        if self.on_destroy is not None:
+            self.on_destroy(pod)
+        return 204, None
+
+    def billed(self, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        pods = [*self.destroyed, *self.pods.values()]
+        return sum((p.get("terminated", now) - p["created"]) * p["costPerHr"] / 3600 for p in pods)
+
+    def start(self) -> FakeRunPod:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, data: Any) -> None:
+                body = b"" if data is None else json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else {}
+                auth = self.headers.get("Authorization", "")
+                fake.requests.append({"method": self.command, "path": self.path, "body": body, "auth": auth})
+                if auth != f"Bearer {API_KEY}":
+                    return self._answer(401, {"error": "Unauthorized"})
+                self._answer(*fake.route(self.command, self.path.split("?")[0], body))
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
