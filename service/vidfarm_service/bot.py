@@ -117,6 +117,7 @@ class TelegramBot:
     async def start(self) -> None:
         self.service.runner.listeners.append(self.status.on_job)
         self._connector = asyncio.create_task(self._connect(), name="telegram-connect")
+        self._connector.add_done_callback(_log_failure)  # a bug here must not leave a silent, dead bot
 
     async def _connect(self) -> None:
         """Connect with back-off: a Telegram outage (or a wrong token) never takes the REST API down."""
@@ -674,3 +675,8 @@ def _as_user_message(message: Message, user: User) -> Message:
 
 def recipe_names() -> tuple[str, ...]:
     return tuple(load_recipes())
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the Telegram connection failed", exc_info=task.exception())

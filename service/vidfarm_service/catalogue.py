@@ -29,7 +29,8 @@ EN: dict[str, str] = {
         "Send me a text and I make a video of it; send a photo (with a caption) and I bring it to life. "
         "Two photos in one album become the first and last frame.\n"
         "/options - length, shape, model\n/status - what is running now\n/jobs - your recent jobs\n"
-        "/cancel - stop the running job\n/lang - English or Japanese"
+        "/cancel - stop the running job\n/quota - what is left of today's videos, GPU minutes and money\n"
+        "/lang - English or Japanese"
     ),
     "unsupported": "I can't use that kind of message. {help_hint}",
     "voice": "I can't listen to voice messages yet: please send the description as text.",
@@ -38,6 +39,7 @@ EN: dict[str, str] = {
     "cmd_status": "what is running now",
     "cmd_jobs": "your recent jobs",
     "cmd_cancel": "stop the running job",
+    "cmd_quota": "what is left of today's videos, GPU minutes and money",
     "cmd_lang": "English or Japanese",
     "cmd_help": "what I can do",
     "lang_choose": "Which language?",
@@ -175,7 +177,8 @@ JA: dict[str, str] = {
         "動画の説明を送っていただくと、その動画を作ります。写真（説明文つき）を送ると、写真が動き出します。"
         "2 枚の写真をまとめて送ると、最初と最後のフレームになります。\n"
         "/options - 長さ・形・モデル\n/status - いま生成中のもの\n/jobs - 最近の動画\n"
-        "/cancel - 生成中の動画をキャンセル\n/lang - 日本語 / English"
+        "/cancel - 生成中の動画をキャンセル\n/quota - 本日の残り（動画の本数・GPU 時間・予算）\n"
+        "/lang - 日本語 / English"
     ),
     "unsupported": "この種類のメッセージには対応していません。{help_hint}",
     "voice": "音声メッセージにはまだ対応していません。動画の説明を文字で送ってください。",
@@ -184,6 +187,7 @@ JA: dict[str, str] = {
     "cmd_status": "いま生成中のもの",
     "cmd_jobs": "最近の動画",
     "cmd_cancel": "生成中の動画をキャンセル",
+    "cmd_quota": "本日の残り（動画の本数・GPU 時間・予算）",
     "cmd_lang": "日本語 / English",
     "cmd_help": "使い方",
     "lang_choose": "どちらの言語にしますか？",

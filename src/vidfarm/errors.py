@@ -8,7 +8,8 @@ VidfarmError
 ├── InputVideoError            a video to upload does not decode, or is too big
 ├── TilingError                an upscale cannot be planned (bad sizes, or not even the smallest tile fits)
 ├── JobRefused                 the service will not take a job (bad options, too long a prompt, a bad photo)
-│   └── QuotaExceeded          today's jobs or GPU minutes are used up
+│   ├── QuotaExceeded          today's jobs or GPU minutes are used up
+│   └── FleetRefused           no GPU may be rented for the job: a budget is spent, or no worker came in time
 ├── ConfigError                a setting is missing, malformed or out of range (say which, and how to set it)
 ├── ProcessStartFailed         a process vidfarm starts (the token proxy, a helper) did not come up
 ├── PlanError                  a long video cannot be planned as asked

@@ -98,7 +98,7 @@ def test_a_message_rents_a_worker_renders_on_it_and_returns_it(rented: Rented) -
     assert rented.creates() == 0  # nothing is rented before there is work (warm pool 0)
 
     bot.send_text(FRIEND, "a paper boat drifting down a rainy street")
-    job_id, message_id = status_message(bot, FRIEND, 0)
+    job_id, message_id = status_message(bot, service, FRIEND, 0)
     job = service.wait_status(job_id, "succeeded", timeout=600)
     video = bot.wait_for(lambda: bot.sent("sendVideo", FRIEND), what="the video")[0]
 
@@ -121,7 +121,7 @@ def test_a_message_rents_a_worker_renders_on_it_and_returns_it(rented: Rented) -
     # the day's budget ($0.0001) is now spent: the next job is refused before anything is rented, in Japanese
     before = len(bot.sent("sendMessage", FRIEND))
     bot.send_text(FRIEND, "雨の街を流れる紙の船")
-    refused, _ = status_message(bot, FRIEND, before)
+    refused, _ = status_message(bot, service, FRIEND, before)
     failed = service.wait_status(refused, "failed", timeout=60)
     assert "予算" in failed["error"] and "$0.00" in failed["error"], failed["error"]
     assert rented.creates() == 1 and not rented.live()

@@ -89,6 +89,7 @@ def test_a_prompt_of_any_unicode_reaches_the_head_unchanged(real_service: Servic
     assert not (service.data_dir / "heads" / job_id).exists()  # succeeded: the cached segments went with the head
     assert sorted(p.name for p in (service.data_dir / "outputs" / job_id).iterdir()) == [
         "preview.mp4",
+        "report.json",
         "summary.json",
         "thumbnail.jpg",
         "video.mp4",
