@@ -209,6 +209,8 @@ def with_last_photo(plan: Plan) -> Plan:
     """The same plan ending on the user's last photo: keyframe N is that photo, not rendered. Only the keyframes
     strategy has a keyframe at the end (chain's end is wherever its last segment arrives; shots have none)."""
     if plan.strategy != "keyframes":
-        raise PlanError(f"a last photo needs the keyframes strategy (only it ends on a given frame), not {plan.strategy}")
+        raise PlanError(
+            f"a last photo needs the keyframes strategy (only it ends on a given frame), not {plan.strategy}"
+        )
     last = plan.keyframes[-1]
     return replace(plan, keyframes=(*plan.keyframes[:-1], replace(last, source="last_image")))
