@@ -1,7 +1,7 @@
 """Segment scheduling inside the engine: plan a long video, render its segments on a pool of workers, join them.
 
     VidfarmPlan ──► VidfarmSegmentScheduler ──► VidfarmJoin (output: video, phone preview, thumbnail, report)
-    VidfarmWorkerPool ─┘   (optional IMAGE: the user's photo = keyframe 0)
+    VidfarmWorkerPool ─┘   (optional IMAGE: the user's photo = keyframe 0; optional last_image = keyframe N)
 
 The nodes are thin: planning, dispatching and joining live in the vidfarm core (plan, dispatch, long_video).
 """
@@ -27,11 +27,12 @@ from server import PromptServer
 
 from vidfarm.comfy.local import LocalComfy
 from vidfarm.comfy.run import TASKS_EVENT
+from vidfarm.errors import PlanError
 from vidfarm.jobs.options import default_recipe, pipeline_declaration
 from vidfarm.jobs.spec import content_id
 from vidfarm.render.dispatch import Dispatcher, Worker
 from vidfarm.render.long_video import dispatch_report, finish_job, render_segments
-from vidfarm.render.plan import Plan, make_plan, with_photo
+from vidfarm.render.plan import Plan, make_plan, with_last_photo, with_photo
 from vidfarm.workflow.declaration import find_declaration
 from vidfarm.workflow.recipe import find_recipe, load_recipes
 
@@ -237,6 +238,10 @@ def _send_counts(dispatcher: Dispatcher, sent: dict[str, tuple[int, int]]) -> di
     return counts
 
 
+def _tensor_hash(image: torch.Tensor | None) -> str:
+    return hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest() if image is not None else ""
+
+
 def _save_photo(image: torch.Tensor, path: Path) -> Path:
     array = (image[0, :, :, :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,22 +268,39 @@ class VidfarmSegmentScheduler(io.ComfyNode):
                     tooltip="Stable job id (finished segments are reused); empty = derived from the inputs.",
                 ),
                 io.Image.Input("image", optional=True, tooltip="A photo: image-to-video, the photo is keyframe 0."),
+                io.Image.Input(
+                    "last_image",
+                    optional=True,
+                    tooltip="A second photo the clip ends on (the last keyframe; strategy keyframes, with a photo).",
+                ),
             ],
             outputs=[SegmentsType.Output("segments", tooltip="The rendered segments, in order.")],
         )
 
     @classmethod
     def execute(
-        cls, plan: dict[str, Any], pool: dict[str, Any], seed: int, job_id: str, image: torch.Tensor | None = None
+        cls,
+        plan: dict[str, Any],
+        pool: dict[str, Any],
+        seed: int,
+        job_id: str,
+        image: torch.Tensor | None = None,
+        last_image: torch.Tensor | None = None,
     ) -> io.NodeOutput:
         the_plan = Plan.from_json(plan["plan"])
         recipe = find_recipe(RECIPES, plan["recipe"])
-        photo_hash = hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest() if image is not None else ""
-        job_id = job_id or content_id([plan, seed, photo_hash])  # run from the editor with no id: the same scheme
+        if last_image is not None and image is None:
+            raise PlanError("a last photo needs a first photo: connect image too")
+        photo_hash = _tensor_hash(image)
+        inputs = [plan, seed, photo_hash] + ([_tensor_hash(last_image)] if last_image is not None else [])
+        job_id = job_id or content_id(inputs)  # run from the editor with no id: the same scheme
         job_dir = Path(folder_paths.get_output_directory()) / "vidfarm" / "jobs" / job_id
         photo = _save_photo(image, job_dir / "photo.png") if image is not None else None
+        last_photo = _save_photo(last_image, job_dir / "photo-last.png") if last_image is not None else None
         if photo is not None:
             the_plan = with_photo(the_plan)
+        if last_photo is not None:
+            the_plan = with_last_photo(the_plan)  # refuses chain and shots, saying why
         dispatcher = Dispatcher(
             [Worker(**w) for w in pool["workers"]],
             lambda name: find_declaration(WORKFLOWS, name),
@@ -287,7 +309,11 @@ class VidfarmSegmentScheduler(io.ComfyNode):
             down_grace=float(pool.get("down_grace", 10.0)),
         )
         outcome: dict[str, Any] = {}
-        options = {"render_height": int(plan.get("render_height", 0)), "color_match": float(plan.get("color_match", 1))}
+        options = {
+            "render_height": int(plan.get("render_height", 0)),
+            "color_match": float(plan.get("color_match", 1)),
+            "last_photo": last_photo,
+        }
         thread = threading.Thread(target=_run_into, args=(outcome, dispatcher, the_plan, recipe, seed, photo, options))
         thread.start()
         bar = comfy.utils.ProgressBar(1000)

@@ -389,7 +389,8 @@ class TelegramBot:
         await self._photo_job(message)
 
     async def _album(self, message: Message) -> None:
-        """An album's photos arrive one by one: the first starts the clip, the rest are only counted."""
+        """An album's photos arrive one by one: the first two become one clip, from the first to the second (its
+        first and last frame); more are only counted."""
         group = str(message.media_group_id)
         first = group not in self._albums
         self._albums.setdefault(group, []).append(message)
@@ -397,11 +398,23 @@ class TelegramBot:
             return
         await asyncio.sleep(ALBUM_WAIT_SECONDS)
         photos = self._albums.pop(group)
-        await self._photo_job(photos[0])
-        if len(photos) > 1:
+        await self._photo_job(photos[0], last=photos[1] if len(photos) > 1 else None)
+        if len(photos) > 2:
             await photos[0].reply_text(say(self.language(photos[0].from_user), "album_too_many"))
 
-    async def _photo_job(self, message: Message) -> None:
+    async def _photo_job(self, message: Message, *, last: Message | None = None) -> None:
+        image = await self._download_photo(message)
+        if image is None:
+            return
+        last_image = await self._download_photo(last) if last is not None else None
+        if last is not None and last_image is None:  # the second photo was refused (said why): so is the clip
+            image.unlink(missing_ok=True)
+            return
+        caption = message.caption or (last.caption if last is not None else None)  # Telegram puts it on one
+        await self._start_job(message, caption or DEFAULT_PHOTO_PROMPT, image=image, last_image=last_image)
+
+    async def _download_photo(self, message: Message) -> Path | None:
+        """The message's photo saved in the uploads folder, or None after telling the person why it cannot be used."""
         lang = self.language(message.from_user)
         attachment = message.photo[-1] if message.photo else message.document
         assert attachment is not None
@@ -409,18 +422,17 @@ class TelegramBot:
         if attachment.file_size and attachment.file_size > limit:
             size, most = f"{attachment.file_size / 1e6:.0f}", f"{limit / 1e6:.0f}"
             await message.reply_text(say(lang, "file_too_big", size=size, limit=most))
-            return
+            return None
         folder = self.service.uploads_dir
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{new_job_id()}{_suffix(message)}"
         await (await attachment.get_file()).download_to_drive(path)
         try:
-            path = await asyncio.to_thread(as_jpeg_if_heic, path)
+            return await asyncio.to_thread(as_jpeg_if_heic, path)
         except InputImageError:
             path.unlink(missing_ok=True)
             await message.reply_text(say(lang, "refused", reason=say(lang, "not_image")))
-            return
-        await self._start_job(message, message.caption or DEFAULT_PHOTO_PROMPT, image=path)
+            return None
 
     def _options_for(self, user: User, image: Path | None) -> dict[str, Any]:
         chosen = {k: v for k, v in self.service.store.choices(user.id).items() if k != "shape"}
@@ -434,6 +446,7 @@ class TelegramBot:
         prompt: str,
         *,
         image: Path | None = None,
+        last_image: Path | None = None,
         options: dict[str, Any] | None = None,
         confirmed: bool = False,
     ) -> Job | None:
@@ -445,15 +458,18 @@ class TelegramBot:
         try:
             check_quota(self.service.store, _owner(user), self.service.limits)
             parameters = job_parameters(
-                prompt, options=chosen, defaults=self.service.settings.defaults, limits=self.service.limits, image=image
-            )
+                prompt, options=chosen, defaults=self.service.settings.defaults, limits=self.service.limits,
+                image=image, last_image=last_image,
+            )  # fmt: skip
         except JobRefused as exc:
-            if image is not None:  # a refused photo is deleted at once: nothing will ever read it
-                image.unlink(missing_ok=True)
+            for photo in (image, last_image):  # a refused photo is deleted at once: nothing will ever read it
+                if photo is not None:
+                    photo.unlink(missing_ok=True)
             await message.reply_text(say(lang, "refused", reason=refusal_text(str(exc), lang)), do_quote=True)
             return None
         if not confirmed and float(parameters["seconds"]) >= self.confirm_seconds:
-            await self._ask_first(message, prompt, image, chosen, parameters, lang)
+            held = {"text": prompt, "message": message, "image": image, "last_image": last_image, "options": chosen}
+            await self._ask_first(held, parameters, lang)
             return None
         job = make_job(_owner(user), parameters, chat_id=message.chat_id)
         self.people.remember_job(job.id, message.message_id, lang)
@@ -463,16 +479,9 @@ class TelegramBot:
         self.status.track(job, sent.message_id, text)
         return self.service.runner.submit(job)
 
-    async def _ask_first(
-        self,
-        message: Message,
-        prompt: str,
-        image: Path | None,
-        chosen: dict[str, Any],
-        parameters: dict[str, Any],
-        lang: str,
-    ) -> None:
-        token = self._hold({"text": prompt, "message": message, "image": image, "options": chosen})
+    async def _ask_first(self, held: dict[str, Any], parameters: dict[str, Any], lang: str) -> None:
+        message: Message = held["message"]
+        token = self._hold(held)
         took = self.estimate(str(parameters.get("recipe")), float(parameters["seconds"]))
         from vidfarm_service.catalogue import duration
 
@@ -535,11 +544,14 @@ class TelegramBot:
             return void(await query.answer())
         await query.answer(say(lang, "starting_again"))
         options = {k: job.parameters[k] for k in CHOOSABLE if k in job.parameters}
-        image = Path(job.parameters["image"]) if job.parameters.get("image") else None
+        image, last_image = (
+            Path(job.parameters[k]) if job.parameters.get(k) else None for k in ("image", "last_image")
+        )
         await self._start_job(
             _as_user_message(query.message, query.from_user),
             str(job.parameters["prompt"]),
             image=image,
+            last_image=last_image,
             options={**options, **changes},
         )
 
@@ -588,8 +600,9 @@ class TelegramBot:
             return
         message: Message = pending["message"]
         await self._start_job(
-            message, pending["text"], image=pending.get("image"), options=pending.get("options"), confirmed=True
-        )
+            message, pending["text"], image=pending.get("image"), last_image=pending.get("last_image"),
+            options=pending.get("options"), confirmed=True,
+        )  # fmt: skip
 
     async def _drop(self, update: Update, token: str) -> None:
         query = update.callback_query

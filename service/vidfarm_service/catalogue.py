@@ -53,7 +53,10 @@ EN: dict[str, str] = {
     "edited_ask": "You edited your message. Make a new video from the new text?",
     "edited_yes": "▶ Yes, make it",
     "edited_no": "No",
-    "album_wait": "Two photos: the first is the first frame, the second the last.",
+    "album_needs_keyframes": (
+        "two photos become the first and last frame, and only the keyframes strategy ends on a given frame (your "
+        "options say {strategy}). Choose keyframes in /options, or send one photo."
+    ),
     "album_too_many": "An album can have two photos (first and last frame); I used the first two.",
     # requests refused
     "refused": "I can't start that: {reason}",
@@ -85,6 +88,7 @@ EN: dict[str, str] = {
     # status
     "kind_text": "text → video",
     "kind_photo": "photo → video",
+    "kind_photos": "2 photos → video: from the first photo to the second",
     "stage_queued": "⏳ Waiting: {position} ahead of you",
     "stage_queued_first": "⏳ Next in line",
     "stage_starts_in": "starts in about {eta}",
@@ -201,7 +205,10 @@ JA: dict[str, str] = {
     "edited_ask": "メッセージが編集されました。新しい内容で動画を作り直しますか？",
     "edited_yes": "▶ 作り直す",
     "edited_no": "いいえ",
-    "album_wait": "2 枚の写真: 1 枚目が最初のフレーム、2 枚目が最後のフレームになります。",
+    "album_needs_keyframes": (
+        "2 枚の写真は最初と最後のフレームになりますが、決まったフレームで終われるのはつなぎ方「keyframes」だけです"
+        "（いまの設定は {strategy}）。/options で keyframes を選ぶか、写真を 1 枚だけ送ってください。"
+    ),
     "album_too_many": "アルバムは 2 枚まで（最初と最後のフレーム）です。最初の 2 枚を使いました。",
     "refused": "開始できませんでした: {reason}",
     "prompt_empty": "説明が空です。どんな動画にしたいか書いてください。",
@@ -230,6 +237,7 @@ JA: dict[str, str] = {
     "estimate_unknown": "{name}: 目安はまだありません",
     "kind_text": "文章 → 動画",
     "kind_photo": "写真 → 動画",
+    "kind_photos": "写真 2 枚 → 動画: 1 枚目から 2 枚目へ",
     "stage_queued": "⏳ 順番待ちです（前に {position} 件）",
     "stage_queued_first": "⏳ 次に開始します",
     "stage_starts_in": "約 {eta} 後に開始",

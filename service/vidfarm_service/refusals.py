@@ -12,6 +12,7 @@ _KNOWN = (  # (English pattern, catalogue key, its fields from the match)
     (r"the prompt is empty", "prompt_empty", ()),
     (r"the prompt is (\d+) characters; at most (\d+)", "prompt_long", ("chars", "limit")),
     (r"not an image|cannot identify image|unreadable", "not_image", ()),
+    (r"strategy (\w+) cannot end on a given photo", "album_needs_keyframes", ("strategy",)),
     (r"used your (\d+) jobs for today", "quota_jobs", ("limit",)),
     (r"used (\d+) of your ([\d.]+) GPU minutes", "quota_minutes", ("used", "limit")),
 )

@@ -24,7 +24,12 @@ class Sweeper:
 
     def sweep_once(self, *, now: float | None = None) -> Swept:
         lives = [
-            JobLife(job.id, job.finished if job.status.finished else None, str(job.parameters.get("image") or ""))
+            JobLife(
+                job.id,
+                job.finished if job.status.finished else None,
+                str(job.parameters.get("image") or ""),
+                str(job.parameters.get("last_image") or ""),
+            )
             for job in self.store.all()
         ]
         swept = sweep(self.data_dir, lives, self.policy, now=now)

@@ -105,7 +105,7 @@ def status_text(
         shape=shape_name(p.get("width"), p.get("height")),
         recipe=p.get("recipe", ""),
     )
-    kind = say(lang, "kind_photo" if p.get("image") else "kind_text")
+    kind = say(lang, "kind_photos" if p.get("last_image") else "kind_photo" if p.get("image") else "kind_text")
     if job.status is JobStatus.QUEUED:
         if job.stage == "resuming":
             line = say(lang, "stage_resuming")

@@ -40,9 +40,11 @@ def job_parameters(
     defaults: dict[str, Any],
     limits: Limits,
     image: Path | None = None,
+    last_image: Path | None = None,
 ) -> dict[str, Any]:
-    """Notebook parameters for a request; JobRefused (with every problem) if the prompt, an option or the image
-    cannot be used. The checks are the core's JobSpec: the same ranges as the notebook, the node pack and batch."""
+    """Notebook parameters for a request; JobRefused (with every problem) if the prompt, an option or an image
+    cannot be used. The checks are the core's JobSpec: the same ranges as the notebook, the node pack and batch.
+    `last_image` (an album's second photo) is the clip's last frame: keyframes strategy only."""
     prompt = prompt.strip()
     if len(prompt) > limits.max_prompt_chars:
         raise JobRefused(
@@ -55,9 +57,11 @@ def job_parameters(
         problems.append(OptionProblem("seconds", f"{seconds:g} s is not offered here", f"1 to {limits.max_seconds:g}"))
     if problems:
         raise JobRefused("; ".join(map(str, problems)), problems)
-    if image is not None:
+    for photo in (image, last_image):
+        if photo is None:
+            continue
         try:
-            check_upload_image(image, max_bytes=limits.max_upload_bytes)
+            check_upload_image(photo, max_bytes=limits.max_upload_bytes)
         except InputImageError as exc:
             raise JobRefused(str(exc)) from None
     # settings that are not the job's content (head_url, head_token) pass through as notebook parameters
@@ -65,6 +69,8 @@ def job_parameters(
     asked = {**{k: v for k, v in defaults.items() if k in JobSpec.names()}, **options, "prompt": prompt}
     if image is not None:
         asked["image"] = str(image)
+    if last_image is not None:
+        asked["last_image"] = str(last_image)
     try:
         spec = JobSpec.from_values(asked)
     except JobSpecInvalid as exc:

@@ -49,9 +49,9 @@ def wait_sent(bot_api: FakeBotApi, method: str, chat: int, after: int, starts: s
     return found[0]
 
 
-def jpeg(size: tuple[int, int]) -> bytes:
+def jpeg(size: tuple[int, int], colour: tuple[int, int, int] = (200, 120, 40)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 120, 40)).save(buffer, "JPEG")
+    Image.new("RGB", size, colour).save(buffer, "JPEG")
     return buffer.getvalue()
 
 
@@ -118,6 +118,38 @@ def test_a_portrait_photo_makes_a_portrait_video_and_an_album_makes_one_job(
     time.sleep(2)
     assert len(service.jobs()) == jobs_before + 1
     assert len(sent_after(bot_api, "sendMessage", EN_USER, before, "🎬")) == 1
+
+
+def test_an_album_of_two_photos_is_one_clip_from_the_first_to_the_second(
+    bot_api: FakeBotApi, service: ServiceProcess
+) -> None:
+    morning, night = jpeg((64, 48), (230, 180, 60)), jpeg((64, 48), (20, 30, 90))
+    jobs_before, before = len(service.jobs()), len(bot_api.sent("sendMessage", JA_USER))
+    bot_api.send_photo(JA_USER, morning, caption="朝から夜へ", album="album-ja")
+    bot_api.send_photo(JA_USER, night, album="album-ja")
+    status = wait_sent(bot_api, "sendMessage", JA_USER, before, "🎬", "the album's status")
+    assert "写真 2 枚 → 動画: 1 枚目から 2 枚目へ" in status.fields["text"]  # says where the clip goes
+    job = newest_job(service, JA_USER)
+    parameters = job["parameters"]
+    assert isinstance(parameters, dict) and len(service.jobs()) == jobs_before + 1
+    assert parameters["prompt"] == "朝から夜へ" and parameters["strategy"] == "keyframes"
+    assert Path(parameters["image"]).read_bytes() == morning  # in the album's order: first, then last
+    assert Path(parameters["last_image"]).read_bytes() == night
+    assert service.wait_status(str(job["id"]), "succeeded")["parameters"]["last_image"] == parameters["last_image"]
+
+    before = len(bot_api.sent("sendMessage", JA_USER))
+    bot_api.send_text(JA_USER, "/options strategy chain")
+    wait_sent(bot_api, "sendMessage", JA_USER, before, what="the options")
+    uploads = set((service.data_dir / "uploads").iterdir())
+    before, jobs_before = len(bot_api.sent("sendMessage", JA_USER)), len(service.jobs())
+    bot_api.send_photo(JA_USER, morning, album="album-chain")
+    bot_api.send_photo(JA_USER, night, album="album-chain")
+    refused = wait_sent(bot_api, "sendMessage", JA_USER, before, "開始できませんでした", "the refusal").fields["text"]
+    assert "最初と最後のフレーム" in refused and "chain" in refused and "/options" in refused  # what to change
+    assert len(service.jobs()) == jobs_before and set((service.data_dir / "uploads").iterdir()) == uploads
+    before = len(bot_api.sent("sendMessage", JA_USER))
+    bot_api.send_text(JA_USER, "/options strategy keyframes")
+    wait_sent(bot_api, "sendMessage", JA_USER, before, what="the options again")
 
 
 def test_every_message_gets_an_answer(bot_api: FakeBotApi, service: ServiceProcess) -> None:

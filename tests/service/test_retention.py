@@ -81,6 +81,25 @@ def test_the_sweep_keeps_each_kind_exactly_as_long_as_the_policy_says(tmp_path: 
     store.close()
 
 
+def test_an_albums_second_photo_lives_as_long_as_its_job(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    first = _file(root / "uploads" / "first.jpg", 1_000, age_days=0.5)  # a long job: past the upload grace
+    last = _file(root / "uploads" / "last.jpg", 1_000, age_days=0.5)
+    store = JobStore(root / "jobs.sqlite")
+    params = {"prompt": "p", "image": str(first), "last_image": str(last)}
+    job = store.add(Job(id="album", owner="api", parameters=params, status=JobStatus.RUNNING))
+    policy = Policy(keep_days=14, upload_grace_minutes=60)
+    Sweeper(store, root, policy, every_seconds=1).sweep_once(now=NOW)
+    assert first.exists() and last.exists()  # running: a resume needs both photos
+    job.status, job.finished = JobStatus.SUCCEEDED, NOW
+    store.save(job)
+    Sweeper(store, root, policy, every_seconds=1).sweep_once(now=NOW + 13 * DAY)
+    assert first.exists() and last.exists()  # kept with the record
+    swept = Sweeper(store, root, policy, every_seconds=1).sweep_once(now=NOW + 15 * DAY)
+    assert {first, last} <= set(swept.removed) and not last.exists()  # and go with it
+    store.close()
+
+
 def test_du_reports_each_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "data"
     _job_tree(root, "a")

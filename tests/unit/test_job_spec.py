@@ -44,7 +44,7 @@ def test_every_problem_is_listed_at_once_and_unknown_fields_are_refused() -> Non
     with pytest.raises(JobSpecInvalid) as refused:
         JobSpec.from_values({"prompt": "a", "fps": 0, "seed": -1, "colour": "red", "vr": "vr360_magic"})
     assert [p.option for p in refused.value.problems] == ["colour", "fps", "seed"]  # types first, all together
-    assert "one of prompt, image, seconds" in refused.value.problems[0].allowed
+    assert "one of prompt, image, last_image, seconds" in refused.value.problems[0].allowed
     with pytest.raises(JobSpecInvalid, match="'vr360_magic' is not a VR output .*vr180_mono"):
         JobSpec.from_values({"prompt": "a", "vr": "vr360_magic", "recipe": "standin"})
     assert "vr180_mono" in vr_choices()

@@ -41,6 +41,7 @@ class JobLife:
     id: str
     finished: float | None  # None: queued or running, so its files (and cached segments) are still needed
     image: str = ""
+    last_image: str = ""  # an album's second photo (the clip's last frame): the same lifetime as `image`
 
 
 @dataclass
@@ -99,10 +100,11 @@ def _sweep_jobs(root: Path, jobs: Iterable[JobLife], expiry: float, swept: Swept
         paths = job_files(root, job.id) if expired else job_scratch(root, job.id) if job.finished is not None else []
         for path in paths:
             swept.add(path)
-        if job.image and expired:
-            swept.add(Path(job.image))
-        elif job.image:
-            kept_images.add(Path(job.image).resolve())
+        for image in filter(None, (job.image, job.last_image)):
+            if expired:
+                swept.add(Path(image))
+            else:
+                kept_images.add(Path(image).resolve())
     return kept_images
 
 

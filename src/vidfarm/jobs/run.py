@@ -26,6 +26,12 @@ from vidfarm.render.long_video import head_fraction
 from vidfarm.workflow.declaration import find_declaration
 
 VR_SHARE = 0.95  # with a VR copy, the head's render is the first 95 % of the bar
+PHOTOS = ("image", "last_image")  # spec fields that are files on this machine: uploaded to the head, then named
+
+
+def head_workflow(spec: JobSpec) -> str:
+    """The head graph a job needs: text only, a first photo, or first and last photos (decision 0140)."""
+    return "long_video_flf" if spec.last_image else "long_video_i2v" if spec.image else "long_video"
 
 
 @dataclass
@@ -95,8 +101,8 @@ def run_job(
 
 
 def head_values(spec: JobSpec, job_id: str, parameters: set[str]) -> dict[str, Any]:
-    """The head workflow's inputs: the spec's fields it declares, and the job id."""
-    values = {k: v for k, v in spec.values().items() if k in parameters and k != "image"}
+    """The head workflow's inputs: the spec's fields it declares (the photos are uploaded apart), and the job id."""
+    values = {k: v for k, v in spec.values().items() if k in parameters and k not in PHOTOS}
     return {**values, "job_id": job_id}
 
 
@@ -109,10 +115,12 @@ def _render(
     on_progress: Callable[[Progress], None] | None,
     workflows_dir: Path,
 ) -> tuple[dict[str, Path], MediaInfo]:
-    declaration = find_declaration(workflows_dir, "long_video_i2v" if spec.image else "long_video")
+    declaration = find_declaration(workflows_dir, head_workflow(spec))
     values = head_values(spec, job_id, set(declaration.parameters))
-    if spec.image:
-        values["image"] = client.upload_image(spec.image, subfolder=f"vidfarm/{job_id}")
+    for name in PHOTOS:  # each in its own folder: uploads overwrite, and two photos may share a file name
+        if getattr(spec, name):
+            folder = f"vidfarm/{job_id}" if name == "image" else f"vidfarm/{job_id}/{name}"
+            values[name] = client.upload_image(getattr(spec, name), subfolder=folder)
     share = VR_SHARE if spec.vr else 1.0
 
     def progress(p: Progress) -> None:

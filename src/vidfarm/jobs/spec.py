@@ -22,7 +22,7 @@ from typing import Any
 from vidfarm.errors import InputImageError, JobSpecInvalid, OptionProblem, PlanError, VidfarmError, WorkflowError
 from vidfarm.jobs.options import pipeline_declaration
 from vidfarm.media.checks import check_upload_image
-from vidfarm.render.plan import Plan, make_plan
+from vidfarm.render.plan import Plan, make_plan, with_last_photo
 from vidfarm.workflow.declaration import find_declarations, number
 from vidfarm.workflow.recipe import RECIPES_PATH, Recipe, find_recipe
 
@@ -42,6 +42,7 @@ class JobSpec:
 
     prompt: str
     image: str  # a photo for image-to-video; empty = text-to-video
+    last_image: str  # a photo the clip ends on (keyframe N; needs `image` and the keyframes strategy); empty = none
     seconds: float
     width: int
     height: int
@@ -89,6 +90,7 @@ class JobSpec:
         problems: list[OptionProblem] = []
         _check_prompt(self.prompt, problems)
         _check_image(self.image, problems)
+        _check_last_image(self, problems)
         _check_vr(self.vr, workflows_dir, problems)
         _check_workers(self.workers, problems)
         if problems:
@@ -107,6 +109,7 @@ class JobSpec:
                 strategy=self.strategy, segment_frames=self.segment_frames or recipe.segment_frames,
                 from_image=bool(self.image), derived_keys=self.keyframes == "derived",
             )  # fmt: skip
+            plan = with_last_photo(plan) if self.last_image else plan
             recipe.check(plan)
         except (PlanError, WorkflowError) as exc:
             raise JobSpecInvalid([OptionProblem("plan", str(exc), "another length, strategy or recipe")]) from None
@@ -133,8 +136,11 @@ class JobSpec:
         """The job id a spec gets when its caller gives none: the same request is the same job (finished segments
         are reused); a photo counts by its bytes, not its path."""
         values = self.values()
-        if self.image:
-            values["image"] = hashlib.sha256(Path(self.image).read_bytes()).hexdigest()
+        for name in ("image", "last_image"):
+            if values[name]:
+                values[name] = hashlib.sha256(Path(values[name]).read_bytes()).hexdigest()
+        if not values["last_image"]:
+            del values["last_image"]  # the ids of jobs without one stay what they were before it existed
         return content_id(values)
 
     def describe(self, workflows_dir: Path = WORKFLOWS) -> str:
@@ -179,12 +185,12 @@ def check_job_id(job_id: str) -> str:
 
 # --- checks -----------------------------------------------------------------------------------------------
 def _typed(chosen: Mapping[str, Any], workflows_dir: Path, problems: list[OptionProblem]) -> dict[str, Any]:
-    """Declared parameters coerced to their types and ranges; the others (image, vr) as strings."""
+    """Declared parameters coerced to their types and ranges; the others (image, last_image, vr) as strings."""
     declared = pipeline_declaration(workflows_dir).parameters
     typed: dict[str, Any] = {}
     for name in JobSpec.names():
         parameter = declared.get(name)
-        if parameter is None:  # image, vr: not parameters of the head workflow; checked below
+        if parameter is None:  # image, last_image, vr: not in the pipeline declaration; checked below
             value = chosen.get(name, "")
             if not isinstance(value, str):
                 problems.append(OptionProblem(name, f"{value!r} is not text", "a string"))
@@ -231,13 +237,27 @@ def _check_prompt(prompt: str, problems: list[OptionProblem]) -> None:
         )
 
 
-def _check_image(image: str, problems: list[OptionProblem]) -> None:
+def _check_image(image: str, problems: list[OptionProblem], *, option: str = "image") -> None:
     if not image:
         return
     try:
         check_upload_image(image, max_bytes=MAX_PHOTO_BYTES)
     except (InputImageError, VidfarmError) as exc:
-        problems.append(OptionProblem("image", str(exc), "a PNG, JPEG, WEBP or BMP photo"))
+        problems.append(OptionProblem(option, str(exc), "a PNG, JPEG, WEBP or BMP photo"))
+
+
+def _check_last_image(spec: JobSpec, problems: list[OptionProblem]) -> None:
+    """A last photo is keyframe N: there must be a first photo, and only the keyframes strategy ends on a keyframe
+    (a chain ends wherever its last segment arrives; shots are cuts)."""
+    if not spec.last_image:
+        return
+    _check_image(spec.last_image, problems, option="last_image")
+    if not spec.image:
+        problems.append(OptionProblem("last_image", "a last photo without a first photo", "give image too"))
+    if spec.strategy != "keyframes":
+        problems.append(
+            OptionProblem("last_image", f"strategy {spec.strategy} cannot end on a given photo", "strategy keyframes")
+        )
 
 
 def vr_choices(workflows_dir: Path = WORKFLOWS) -> tuple[str, ...]:

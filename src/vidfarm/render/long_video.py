@@ -22,26 +22,40 @@ KEYFRAME_UNITS = 0.25  # a keyframe is one image: a small share of a segment's w
 
 
 def build_tasks(
-    plan: Plan, recipe: Recipe, *, seed: int, photo: bool, render_height: int = 0, color_match: float = 1.0
+    plan: Plan,
+    recipe: Recipe,
+    *,
+    seed: int,
+    photo: bool,
+    last_photo: bool = False,
+    render_height: int = 0,
+    color_match: float = 1.0,
 ) -> list[Task]:
     """Keyframe 0, the keyframes derived from it, then segment tasks wired to their keyframes (or, in a chain, to
-    the previous segment) and to the colour reference (`color_reference`)."""
+    the previous segment) and to the colour reference (`color_reference`). The photos (`photo`: keyframe 0,
+    `last_photo`: keyframe N) are not rendered: they are the given results "photo" and "photo-last"."""
     recipe.check(plan)
     size = recipe.gen_size(plan.width, plan.height, render_height=render_height)
-    keys = [
-        _keyframe_task(key, recipe, seed, size, photo)
-        for key in plan.keyframes
-        if not (key.source == "image" and photo)
-    ]
-    segments = [_segment_task(plan, s, recipe, seed, size, photo, color_match) for s in plan.segments]
+    given = _given_keys(plan, photo, last_photo)
+    keys = [_keyframe_task(key, recipe, seed, size, given) for key in plan.keyframes if key.index not in given]
+    segments = [_segment_task(plan, s, recipe, seed, size, given, color_match) for s in plan.segments]
     return keys + segments
 
 
-def _keyframe_task(key: Keyframe, recipe: Recipe, seed: int, size: tuple[int, int], photo: bool) -> Task:
+def _given_keys(plan: Plan, photo: bool, last_photo: bool) -> dict[int, str]:
+    """Keyframe index -> the given result that is that keyframe (the user's photos), for the keys not rendered."""
+    given = {0: "photo"} if photo and plan.keyframes[0].source == "image" else {}
+    last = plan.keyframes[-1]
+    if last_photo and last.source == "last_image":
+        given[last.index] = "photo-last"
+    return given
+
+
+def _keyframe_task(key: Keyframe, recipe: Recipe, seed: int, size: tuple[int, int], given: dict[int, str]) -> Task:
     values = {"prompt": key.prompt, "seed": seed + key.index, "width": size[0], "height": size[1]}
     if key.from_key0 and "keyframe_edit" in recipe.workflows:  # without one (wan22_5b): an independent render
         return Task(f"key-{key.index}", recipe.workflow_for("keyframe_edit"), values,
-                    {"image": (_key_task(0, photo), "image")}, KEYFRAME_UNITS)  # fmt: skip
+                    {"image": (_key_task(0, given), "image")}, KEYFRAME_UNITS)  # fmt: skip
     return Task(f"key-{key.index}", recipe.workflow_for("keyframe"), values, {}, KEYFRAME_UNITS)
 
 
@@ -57,9 +71,12 @@ def _segment_task(
     recipe: Recipe,
     seed: int,
     size: tuple[int, int],
-    photo: bool,
+    given: dict[int, str],
     color_match: float,
 ) -> Task:
+    # A segment that ends on the user's last photo is not held to keyframe 0's colours: that would repaint the
+    # last photo, which the person chose as the clip's end (decision 0140).
+    ends_on_photo = segment.end_key is not None and given.get(segment.end_key) == "photo-last"
     values = {
         "prompt": segment.prompt,
         "seed": seed + 1000 + segment.index,
@@ -71,25 +88,25 @@ def _segment_task(
         "keep": segment.keep,
         "out_width": plan.width,
         "out_height": plan.height,
-        "color_match": color_match,
+        "color_match": 0.0 if ends_on_photo else color_match,
     }
     inputs: dict[str, tuple[str, str]]
     if segment.kind == "flf":
         inputs = {
-            "start_image": (_key_task(segment.start_key, photo), "image"),
-            "end_image": (_key_task(segment.end_key, photo), "image"),
+            "start_image": (_key_task(segment.start_key, given), "image"),
+            "end_image": (_key_task(segment.end_key, given), "image"),
         }
     elif segment.after is not None:
         inputs = {"image": (f"seg-{segment.after}", "last_frame")}
     else:
-        inputs = {"image": (_key_task(segment.start_key, photo), "image")}
-    inputs["reference"] = (_key_task(color_reference(plan, segment), photo), "image")
+        inputs = {"image": (_key_task(segment.start_key, given), "image")}
+    inputs["reference"] = (_key_task(color_reference(plan, segment), given), "image")
     units = segment.keep / max(1, plan.segments[0].keep)
     return Task(f"seg-{segment.index}", recipe.workflow_for(segment.kind), values, inputs, units)
 
 
-def _key_task(index: int | None, photo: bool) -> str:
-    return "photo" if index == 0 and photo else f"key-{index}"
+def _key_task(index: int | None, given: dict[int, str]) -> str:
+    return given.get(index, f"key-{index}") if index is not None else f"key-{index}"
 
 
 @dataclass(frozen=True)
@@ -113,15 +130,20 @@ def render_segments(
     *,
     seed: int,
     photo: Path | None,
+    last_photo: Path | None = None,
     render_height: int = 0,
     color_match: float = 1.0,
 ) -> Rendered:
     given = {"photo": TaskResult({"image": photo}, reused=True)} if photo else {}
+    if last_photo:
+        given["photo-last"] = TaskResult({"image": last_photo}, reused=True)
     tasks = build_tasks(
-        plan, recipe, seed=seed, photo=photo is not None, render_height=render_height, color_match=color_match
-    )
+        plan, recipe, seed=seed, photo=photo is not None, last_photo=last_photo is not None,
+        render_height=render_height, color_match=color_match,
+    )  # fmt: skip
     results = dispatcher.run(tasks, given)
-    keys = [results[_key_task(k.index, photo is not None)].files["image"] for k in plan.keyframes]
+    keys_given = _given_keys(plan, photo is not None, last_photo is not None)
+    keys = [results[_key_task(k.index, keys_given)].files["image"] for k in plan.keyframes]
     return Rendered([results[f"seg-{s.index}"].files["video"] for s in plan.segments], keys)
 
 

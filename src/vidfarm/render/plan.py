@@ -10,6 +10,7 @@ Strategies (ARCHITECTURE §2):
 Keyframe 0 comes from the prompt (or is the user's photo); every later keyframe is derived from keyframe 0 by the
 recipe's keyframe_edit workflow (decision 0070), so one subject and one world carry through: key 0 -> keys 1..N
 (in parallel) -> segments (in parallel). `derived_keys=False` gives the old independent keyframes (for comparison).
+With a last photo (keyframes strategy only, decision 0140) keyframe N is that photo as is, and keys 1..N-1 are derived.
 
 Video models render 4n+1 frames (Wan, LTX); every segment renders the same length, and the last one is trimmed.
 """
@@ -32,7 +33,7 @@ class Keyframe:
     index: int
     prompt: str
     # "text" (text-to-image) | "image" (the user's photo as is) | "image_edit" (derived from the photo) |
-    # "derived" (derived from keyframe 0, itself rendered from text)
+    # "derived" (derived from keyframe 0, itself rendered from text) | "last_image" (the user's last photo as is)
     source: str
 
     @property
@@ -202,3 +203,14 @@ def boundary_frames(plan: Plan) -> list[int]:
 def with_photo(plan: Plan) -> Plan:
     """The same plan for image-to-video: the user's photo is keyframe 0, the others are derived from it."""
     return _with_sources(plan, True, True)
+
+
+def with_last_photo(plan: Plan) -> Plan:
+    """The same plan ending on the user's last photo: keyframe N is that photo, not rendered. Only the keyframes
+    strategy has a keyframe at the end (chain's end is wherever its last segment arrives; shots have none)."""
+    if plan.strategy != "keyframes":
+        raise PlanError(
+            f"a last photo needs the keyframes strategy (only it ends on a given frame), not {plan.strategy}"
+        )
+    last = plan.keyframes[-1]
+    return replace(plan, keyframes=(*plan.keyframes[:-1], replace(last, source="last_image")))
