@@ -46,6 +46,8 @@ def plain_stage(job: Job, lang: str) -> str:
     if counted:
         key = "stage_keyframes" if counted.group(1) == "keyframe" else "stage_segments"
         return say(lang, key, done=counted.group(2), total=counted.group(3))
+    if stage == "renting":  # the fleet's cold-start line, already in the job's language ("renting 1 GPU worker(s)")
+        return detail or say(lang, "stage_gpu")
     if stage == "starting":
         return say(lang, "stage_gpu" if re.search(r"gpu|rent|vast|lease", detail, re.I) else "stage_starting")
     if stage == "planning" or "VidfarmPlan" in detail:

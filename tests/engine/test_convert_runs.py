@@ -66,7 +66,8 @@ def test_vidfarm_run_takes_an_editor_file_and_refuses_one_it_cannot_run(
     saved = tmp_path / "saved.json"
     saved.write_text(json.dumps(nested_file()))
     assert main(["run", str(saved), "--server", client.url, "--out", str(tmp_path / "out")]) == 0
-    assert [p.suffix for p in (tmp_path / "out").iterdir()] == [".png"]
+    (run_dir,) = (tmp_path / "out").iterdir()  # each run its own folder, named after the file
+    assert run_dir.name.startswith("saved-") and [p.suffix for p in run_dir.iterdir()] == [".png"]
     broken = nested_file()
     broken["nodes"][0]["properties"] = {"cnr_id": "comfy-core", "ver": "0.9.2"}
     broken["nodes"][0]["type"] = "EmptyImageFromTheFuture"

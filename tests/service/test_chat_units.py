@@ -62,6 +62,8 @@ def test_status_speaks_plainly_without_internals() -> None:
     assert "残り約 2 分" in status_text(job, "ja", eta=125)
     assert plain_stage(_job(stage="rendering", detail="segment 4/6"), "en") == "Segments 4/6"
     assert plain_stage(_job(stage="running", detail="VidfarmJoin"), "ja") == "セグメントをつないでいます"
+    assert plain_stage(_job(stage="renting", detail="GPUワーカーを1台レンタル中"), "ja") == "GPUワーカーを1台レンタル中"
+    assert plain_stage(_job(stage="renting"), "en") == "Renting a GPU"
     queued = status_text(_job(), "ja", ahead=2, starts_in=170)
     assert "前に 2 件" in queued and "約 3 分 後に開始" in queued
 

@@ -55,6 +55,7 @@ def test_thirty_emoji_prompts_by_rest_and_chat(service: tuple[FakeBotApi, Servic
                 refused_rest.append(answer)
             continue
         before, known = len(_chat_replies(bot_api)), {j["id"] for j in svc.jobs()}
+        bot_api.send_text(FRIEND, prompt)
 
         def outcome() -> list[str]:
             new = [j["id"] for j in svc.jobs() if j["id"] not in known]  # noqa: B023
