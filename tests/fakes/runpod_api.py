@@ -8,14 +8,15 @@ from create to terminate).
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.json_http import serve_json, stop_server
 
 API_KEY = "test-runpod-key-0123456789"
 
@@ -116,36 +117,15 @@ class FakeRunPod:
         return sum((p.get("terminated", now) - p["created"]) * p["costPerHr"] / 3600 for p in pods)
 
     def start(self) -> FakeRunPod:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, data: Any) -> None:
-                body = b"" if data is None else json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else {}
-                auth = self.headers.get("Authorization", "")
-                fake.requests.append({"method": self.command, "path": self.path, "body": body, "auth": auth})
-                if auth != f"Bearer {API_KEY}":
-                    return self._answer(401, {"error": "Unauthorized"})
-                self._answer(*fake.route(self.command, self.path.split("?")[0], body))
-
-            do_GET = do_POST = do_DELETE = _handle
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_json(self._handle)
         return self
 
+    def _handle(self, method: str, path: str, body: dict[str, Any], headers: Message) -> tuple[int, Any]:
+        auth = headers.get("Authorization", "")
+        self.requests.append({"method": method, "path": path, "body": body, "auth": auth})
+        if auth != f"Bearer {API_KEY}":
+            return 401, {"error": "Unauthorized"}
+        return self.route(method, path.split("?")[0], body)
+
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_server(self.server)

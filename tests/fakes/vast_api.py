@@ -9,14 +9,15 @@ to destroy), for tests that hold the master's ledger against the provider's bill
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.fakes.json_http import serve_json, stop_server
 
 API_KEY = "test-vast-key-0123456789"
 
@@ -76,44 +77,18 @@ class FakeVast:
         return 200, {"success": True, "new_contract": instance_id}
 
     def start(self) -> FakeVast:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, data: Any) -> None:
-                body = json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else {}
-                parsed = urlparse(self.path)
-                fake.requests.append(
-                    {
-                        "method": self.command,
-                        "path": parsed.path,
-                        "query": parse_qs(parsed.query),
-                        "body": body,
-                        "auth": self.headers.get("Authorization", ""),
-                    }  # fmt: skip
-                )
-                if self.headers.get("Authorization") != f"Bearer {API_KEY}":
-                    return self._answer(401, {"success": False, "error": "invalid_api_key"})
-                status, data = fake.route(self.command, parsed.path, body)
-                self._answer(status, data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_json(self._handle)
         return self
+
+    def _handle(self, method: str, path: str, body: dict[str, Any], headers: Message) -> tuple[int, Any]:
+        parsed = urlparse(path)
+        auth = headers.get("Authorization", "")
+        self.requests.append(
+            {"method": method, "path": parsed.path, "query": parse_qs(parsed.query), "body": body, "auth": auth}
+        )
+        if auth != f"Bearer {API_KEY}":
+            return 401, {"success": False, "error": "invalid_api_key"}
+        return self.route(method, parsed.path, body)
 
     def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         parts = [p for p in path.split("/") if p]
@@ -146,6 +121,4 @@ class FakeVast:
         return sum((row.get("end_date", now) - row["start_date"]) * row["dph_total"] / 3600 for row in rows)
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_server(self.server)
