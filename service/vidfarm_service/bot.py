@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 import secrets
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from telegram.ext import (
 from vidfarm.errors import InputImageError, JobRefused, WorkflowError
 from vidfarm.jobs.spec import check_options, new_job_id
 from vidfarm.workflow.recipe import load_recipes
+from vidfarm_service import estimates
 from vidfarm_service.catalogue import normalize, pick_language, say
 from vidfarm_service.context import Service
 from vidfarm_service.delivery import Delivery
@@ -302,9 +302,8 @@ class TelegramBot:
                 return void(await self._reply(update, "option_invalid", detail=str(exc)))
             self.service.store.set_choices(user.id, choices)
         self._prewarm(update.effective_user)
-        await update.effective_message.reply_text(
-            options_text(choices, defaults, lang, self.estimate), reply_markup=options_keyboard(choices, defaults, lang)
-        )
+        text = options_text(choices, defaults, lang, self.estimate, self.estimate_cost)
+        await update.effective_message.reply_text(text, reply_markup=options_keyboard(choices, defaults, lang))
 
     def _typed_choices(self, choices: dict[str, Any], text: str) -> dict[str, Any]:
         typed = typed_options(normalize(text))
@@ -482,10 +481,13 @@ class TelegramBot:
     async def _ask_first(self, held: dict[str, Any], parameters: dict[str, Any], lang: str) -> None:
         message: Message = held["message"]
         token = self._hold(held)
-        took = self.estimate(str(parameters.get("recipe")), float(parameters["seconds"]))
+        recipe, seconds = str(parameters.get("recipe")), float(parameters["seconds"])
+        took, paid = self.estimate(recipe, seconds), self.estimate_cost(recipe, seconds)
         from vidfarm_service.catalogue import duration
 
         eta = duration(took, lang) if took is not None else "?"
+        values: dict[str, Any] = {"seconds": f"{seconds:g}", "eta": eta}
+        key = "confirm_expensive" if paid is None else "confirm_expensive_cost"
         buttons = InlineKeyboardMarkup(
             [
                 [
@@ -495,7 +497,7 @@ class TelegramBot:
             ]  # fmt: skip
         )
         await message.reply_text(
-            say(lang, "confirm_expensive", seconds=f"{float(parameters['seconds']):g}", eta=eta), reply_markup=buttons
+            say(lang, key, **values, **({} if paid is None else {"cost": paid})), reply_markup=buttons
         )
 
     def _hold(self, pending: dict[str, Any]) -> str:
@@ -504,14 +506,12 @@ class TelegramBot:
         return token
 
     def estimate(self, recipe: str, seconds: float) -> float | None:
-        """Seconds of rendering for `seconds` of video with `recipe`: the median pace of this farm's last finished
-        jobs of that recipe (measured, never modelled); None until one has finished."""
-        paces = [
-            (j.finished - j.started) / float(j.parameters.get("seconds", 1))
-            for j in self.service.store.recent(limit=200)
-            if j.status is JobStatus.SUCCEEDED and j.started and j.finished and j.parameters.get("recipe") == recipe
-        ]
-        return statistics.median(paces) * seconds if paces else None
+        """Seconds of rendering for `seconds` of video with `recipe`, from this farm's last finished jobs."""
+        return estimates.render_seconds(self.service.store.recent(limit=200), recipe, seconds)
+
+    def estimate_cost(self, recipe: str, seconds: float) -> float | None:
+        """Dollars of rented GPU time for it, from what the fleet billed those jobs; None without rented GPUs."""
+        return estimates.gpu_cost(self.service.store.recent(limit=200), recipe, seconds)
 
     # buttons
     async def on_button(self, update: Update, context: Context) -> None:
@@ -579,7 +579,7 @@ class TelegramBot:
         await query.answer(say(lang, "option_saved" if changed else "option_same"))
         if changed and isinstance(query.message, Message):
             await query.message.edit_text(
-                options_text(choices, defaults, lang, self.estimate),
+                options_text(choices, defaults, lang, self.estimate, self.estimate_cost),
                 reply_markup=options_keyboard(choices, defaults, lang),
             )
 

@@ -72,6 +72,8 @@ EN: dict[str, str] = {
     "option_same": "Already chosen",
     "option_invalid": "That choice can't be used: {detail}",
     "confirm_expensive": "This video is long ({seconds} s): about {eta} of rendering. Start it?",
+    "confirm_expensive_cost": "This video is long ({seconds} s): about {eta} of rendering and about ${cost:.2f} "
+    "of GPU time. Start it?",
     "confirm_yes": "▶ Start",
     "confirm_no": "Cancel",
     "not_started": "OK, not started.",
@@ -84,6 +86,7 @@ EN: dict[str, str] = {
     "shape_auto": "from photo",
     "recipe_unavailable": "Not available here now: {names} (no GPU workers are configured).",
     "estimate": "{name}: about {eta}",
+    "estimate_cost": "{name}: about {eta}, about ${cost:.2f} of GPU time",
     "estimate_unknown": "{name}: no estimate yet",
     # status
     "kind_text": "text → video",
@@ -223,6 +226,8 @@ JA: dict[str, str] = {
     "option_same": "すでに選択されています",
     "option_invalid": "その設定は使えません: {detail}",
     "confirm_expensive": "長い動画（{seconds} 秒）です。生成に約 {eta} かかります。開始しますか？",
+    "confirm_expensive_cost": "長い動画（{seconds} 秒）です。生成に約 {eta}、GPU料金は約 ${cost:.2f} かかります。"
+    "開始しますか？",
     "confirm_yes": "▶ 開始する",
     "confirm_no": "やめる",
     "not_started": "開始しませんでした。",
@@ -234,6 +239,7 @@ JA: dict[str, str] = {
     "shape_auto": "写真に合わせる",
     "recipe_unavailable": "現在この環境では使えません: {names}（GPU ワーカーが設定されていません）。",
     "estimate": "{name}: 約 {eta}",
+    "estimate_cost": "{name}: 約 {eta}・GPU料金 約 ${cost:.2f}",
     "estimate_unknown": "{name}: 目安はまだありません",
     "kind_text": "文章 → 動画",
     "kind_photo": "写真 → 動画",

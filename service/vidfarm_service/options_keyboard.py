@@ -8,7 +8,6 @@ workers: without them it would fail after a minute of starting ComfyUI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -19,11 +18,11 @@ from vidfarm.jobs.spec import check_options
 from vidfarm.render.plan import STRATEGIES
 from vidfarm.workflow.recipe import load_recipes
 from vidfarm_service.catalogue import duration, say
+from vidfarm_service.estimates import Estimate
 from vidfarm_service.submissions import RESOLUTIONS
 
 SECONDS = ("4", "8", "15", "30", "60")
 AUTO = "auto"  # shape from the photo (portrait photo -> portrait video); text jobs use the default shape
-Estimate = Callable[[str, float], float | None]  # (recipe, seconds) -> seconds of rendering, None if unknown
 
 
 def runnable_recipes(defaults: dict[str, Any]) -> tuple[str, ...]:
@@ -51,17 +50,21 @@ def _current(choices: dict[str, Any], defaults: dict[str, Any]) -> dict[str, str
     }
 
 
-def options_text(choices: dict[str, Any], defaults: dict[str, Any], lang: str, estimate: Estimate) -> str:
-    """The message above the buttons: each runnable model's time for the current length, and what cannot run."""
+def options_text(
+    choices: dict[str, Any], defaults: dict[str, Any], lang: str, estimate: Estimate, cost: Estimate
+) -> str:
+    """The message above the buttons: each runnable model's time (and GPU cost, once measured) for the current
+    length, and what cannot run."""
     seconds = float(merged(choices, defaults).get("seconds", 8))
     lines = [say(lang, "options_title")]
     for name in runnable_recipes(defaults):
-        took = estimate(name, seconds)
-        lines.append(
-            say(lang, "estimate", name=name, eta=duration(took, lang))
-            if took is not None
-            else say(lang, "estimate_unknown", name=name)
-        )
+        took, paid = estimate(name, seconds), cost(name, seconds)
+        if took is None:
+            lines.append(say(lang, "estimate_unknown", name=name))
+        elif paid is None:
+            lines.append(say(lang, "estimate", name=name, eta=duration(took, lang)))
+        else:
+            lines.append(say(lang, "estimate_cost", name=name, eta=duration(took, lang), cost=paid))
     missing = unavailable_recipes(defaults)
     if missing:
         lines.append(say(lang, "recipe_unavailable", names=", ".join(missing)))

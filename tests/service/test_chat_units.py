@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from vidfarm_service import estimates
 from vidfarm_service.bot import as_jpeg_if_heic, photo_shape, variant
 from vidfarm_service.catalogue import EN, JA, duration, normalize, pick_language, say
 from vidfarm_service.delivery import thumbnail_jpeg
 from vidfarm_service.jobs import Job, JobStatus
-from vidfarm_service.options_keyboard import apply_choice, options_keyboard, runnable_recipes, typed_options
+from vidfarm_service.options_keyboard import (
+    apply_choice,
+    options_keyboard,
+    options_text,
+    runnable_recipes,
+    typed_options,
+)
 from vidfarm_service.refusals import refusal_text
 from vidfarm_service.status_messages import EtaClock, failure_reason, plain_stage, status_text
 
@@ -157,3 +164,34 @@ def test_heic_is_converted_on_arrival(tmp_path: Path) -> None:
     jpeg = tmp_path / "plain.jpg"
     jpeg.write_bytes(_image((8, 8)))
     assert as_jpeg_if_heic(jpeg) == jpeg
+
+
+def _done(seconds: float, took: float, cost: float | None, recipe: str = "standin") -> Job:
+    result = {"fleet": {"cost": cost, "workers": 1}} if cost is not None else {"workers": {"w": took}}
+    parameters = {**DEFAULTS, "prompt": "p", "seconds": seconds, "recipe": recipe}
+    return Job(
+        id=f"j{seconds}{took}", owner="tg:1", parameters=parameters, status=JobStatus.SUCCEEDED,
+        started=1000.0, finished=1000.0 + took, result=result,
+    )  # fmt: skip
+
+
+def test_time_and_cost_estimates_are_the_median_measured_pace_of_the_same_recipe() -> None:
+    jobs = [_done(10, 100, 0.50), _done(20, 400, 2.00), _done(5, 25, None), _done(8, 999, 9.0, recipe="other")]
+    jobs.append(Job(id="failed", owner="tg:1", parameters={**DEFAULTS, "prompt": "p"}, status=JobStatus.FAILED))
+    # paces 10, 20 and 5 s per second of video -> median 10; cost 0.05 and 0.10 $/s -> median 0.075
+    assert estimates.render_seconds(jobs, "standin", 30) == pytest.approx(300)
+    assert estimates.gpu_cost(jobs, "standin", 30) == pytest.approx(2.25)
+    assert estimates.render_seconds(jobs, "wan22_14b_4step", 30) is None
+    assert estimates.gpu_cost(jobs[2:3], "standin", 30) is None  # own workers: no bill, no cost shown
+
+    def took(recipe: str, seconds: float) -> float | None:
+        return estimates.render_seconds(jobs, recipe, seconds)
+
+    def paid(recipe: str, seconds: float) -> float | None:
+        return estimates.gpu_cost(jobs, recipe, seconds)
+
+    text = options_text({"seconds": 30.0}, DEFAULTS, "en", took, paid)
+    assert "standin: about 5:00, about $2.25 of GPU time" in text
+    assert "standin: 約 5 分・GPU料金 約 $2.25" in options_text({"seconds": 30.0}, DEFAULTS, "ja", took, paid)
+    assert "standin: about 5:00" in options_text({"seconds": 30.0}, DEFAULTS, "en", took, lambda r, s: None)
+    assert "no estimate yet" in options_text({}, DEFAULTS, "en", lambda r, s: None, paid)
