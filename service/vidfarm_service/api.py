@@ -1,11 +1,15 @@
 """The REST API for the same jobs the bot runs. A bearer token guards everything except signed file links (their
-own HMAC) and the Telegram webhook (Telegram's secret-token header)."""
+own HMAC) and the Telegram webhook (Telegram's secret-token header).
+
+Who calls is the token: the admin's (`api_token`) sees and cancels every job; a user's (`api_users`) runs jobs as
+owner `api:<name>`, under that owner's quota, and sees only those: another's job is a 404, as if it did not exist."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,12 +59,30 @@ def service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(service)]
 
 
-def require_token(svc: ServiceDep, authorization: Annotated[str, Header()] = "") -> None:
-    expected = f"Bearer {svc.settings.api_token.get_secret_value()}"
-    if not hmac.compare_digest(authorization.encode(), expected.encode()):
-        raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <VIDFARM_SERVICE_API_TOKEN>'")
+@dataclass(frozen=True)
+class Caller:
+    owner: str  # the owner its jobs get
+    admin: bool
+
+    def may_see(self, job: Job) -> bool:
+        return self.admin or job.owner == self.owner
 
 
+def require_token(svc: ServiceDep, authorization: Annotated[str, Header()] = "") -> Caller:
+    given = authorization.encode()
+    found: Caller | None = None
+    # every token compared (in constant time each), so the answer's timing does not tell which one nearly matched
+    if hmac.compare_digest(given, f"Bearer {svc.settings.api_token.get_secret_value()}".encode()):
+        found = Caller(API_OWNER, admin=True)
+    for name, token in svc.settings.api_users.items():
+        if hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
+            found = Caller(f"{API_OWNER}:{name}", admin=False)
+    if found is None:
+        raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <your API token>'")
+    return found
+
+
+CallerDep = Annotated[Caller, Depends(require_token)]
 api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 public = APIRouter()
 
@@ -75,27 +97,30 @@ def shown(job: Job) -> dict[str, Any]:
     return body
 
 
-def _job_or_404(svc: Service, job_id: str) -> Job:
+def _job_or_404(svc: Service, job_id: str, caller: Caller) -> Job:
     job = svc.store.get(job_id)
-    if job is None:
-        raise HTTPException(404, f"no job {job_id}: GET /api/jobs lists them")
+    if job is None or not caller.may_see(job):  # another's job is answered as one that does not exist
+        raise HTTPException(404, f"no job {job_id}: GET /api/jobs lists yours")
     return job
 
 
-def _submit(svc: Service, prompt: str, options: dict[str, Any], image: Path | None = None) -> dict[str, Any]:
-    check_quota(svc.store, API_OWNER, svc.limits)
+def _submit(
+    svc: Service, caller: Caller, prompt: str, options: dict[str, Any], image: Path | None = None
+) -> dict[str, Any]:
+    check_quota(svc.store, caller.owner, svc.limits)
     parameters = job_parameters(prompt, options=options, defaults=svc.settings.defaults, limits=svc.limits, image=image)
-    return shown(svc.runner.submit(make_job(API_OWNER, parameters)))
+    return shown(svc.runner.submit(make_job(caller.owner, parameters)))
 
 
 @api.post("/jobs", status_code=201)
-async def create_job(body: JobCreate, svc: ServiceDep) -> dict[str, Any]:
-    return _submit(svc, body.prompt, body.model_dump(exclude={"prompt"}, exclude_none=True))
+async def create_job(body: JobCreate, svc: ServiceDep, caller: CallerDep) -> dict[str, Any]:
+    return _submit(svc, caller, body.prompt, body.model_dump(exclude={"prompt"}, exclude_none=True))
 
 
 @api.post("/jobs/upload", status_code=201)
 async def create_job_with_image(
     svc: ServiceDep,
+    caller: CallerDep,
     image: Annotated[UploadFile, File(description="PNG/JPEG/WEBP/BMP photo for image-to-video")],
     prompt: Annotated[str, Form()],
     options: Annotated[str, Form(description='JSON object of options, e.g. {"seconds": 8}')] = "{}",
@@ -108,7 +133,7 @@ async def create_job_with_image(
         raise JobRefused('options must be a JSON object, e.g. {"seconds": 8}')
     path = await save_upload(image, svc.uploads_dir, max_bytes=svc.limits.max_upload_bytes)
     try:
-        return _submit(svc, prompt, chosen, path)
+        return _submit(svc, caller, prompt, chosen, path)
     except BaseException:  # refused (quota, prompt, not an image): nothing will ever read it
         path.unlink(missing_ok=True)
         raise
@@ -134,38 +159,45 @@ async def save_upload(upload: UploadFile, folder: Path, *, max_bytes: int) -> Pa
 
 
 @api.get("/jobs")
-async def list_jobs(svc: ServiceDep, limit: int = 50, owner: str | None = None) -> list[dict[str, Any]]:
+async def list_jobs(
+    svc: ServiceDep, caller: CallerDep, limit: int = 50, owner: str | None = None
+) -> list[dict[str, Any]]:
+    """The caller's jobs, newest first; the admin's: everyone's, or one owner's with `owner`."""
+    if not caller.admin:
+        if owner not in (None, caller.owner):
+            raise HTTPException(403, "only the admin token lists other owners' jobs")
+        owner = caller.owner
     return [shown(job) for job in svc.store.recent(limit=min(limit, 500), owner=owner)]
 
 
 @api.get("/jobs/{job_id}")
-async def get_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
-    return shown(_job_or_404(svc, job_id))
+async def get_job(job_id: str, svc: ServiceDep, caller: CallerDep) -> dict[str, Any]:
+    return shown(_job_or_404(svc, job_id, caller))
 
 
 @api.post("/jobs/{job_id}/cancel")
-async def cancel_job(job_id: str, svc: ServiceDep) -> dict[str, Any]:
-    _job_or_404(svc, job_id)
+async def cancel_job(job_id: str, svc: ServiceDep, caller: CallerDep) -> dict[str, Any]:
+    _job_or_404(svc, job_id, caller)
     job = await svc.runner.cancel(job_id)
     assert job is not None
     return shown(job)
 
 
 @api.get("/jobs/{job_id}/files/{kind}")
-async def download(job_id: str, kind: str, svc: ServiceDep) -> FileResponse:
-    return file_response(_job_or_404(svc, job_id), kind)
+async def download(job_id: str, kind: str, svc: ServiceDep, caller: CallerDep) -> FileResponse:
+    return file_response(_job_or_404(svc, job_id, caller), kind)
 
 
 @api.get("/jobs/{job_id}/link")
-async def signed_link(job_id: str, svc: ServiceDep, kind: str = "video") -> LinkPublic:
+async def signed_link(job_id: str, svc: ServiceDep, caller: CallerDep, kind: str = "video") -> LinkPublic:
     """A signed link to a file, or (kind=watch) to the page that plays the video."""
-    file_response(_job_or_404(svc, job_id), "video" if kind == PAGE else kind)  # 404 unless there is one
+    file_response(_job_or_404(svc, job_id, caller), "video" if kind == PAGE else kind)  # 404 unless there is one
     return LinkPublic(url=svc.signer.url(job_id, kind), expires_in=svc.signer.ttl_seconds)
 
 
 @api.get("/jobs/{job_id}/notebook", response_class=HTMLResponse)
-async def executed_notebook(job_id: str, svc: ServiceDep) -> HTMLResponse:
-    _job_or_404(svc, job_id)
+async def executed_notebook(job_id: str, svc: ServiceDep, caller: CallerDep) -> HTMLResponse:
+    _job_or_404(svc, job_id, caller)
     executed = svc.runner.executed_notebook(job_id)
     if not executed.exists():
         raise HTTPException(404, f"job {job_id} has not started its notebook yet")

@@ -6,6 +6,7 @@ Adapters get plain arguments taken from here, never this object.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +37,11 @@ class Settings(BaseSettings):
     )
 
     # access
-    api_token: SecretStr = Field(description="bearer token for the REST API")
+    api_token: SecretStr = Field(description="the REST API's admin bearer token: it sees and runs every job")
+    api_users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="REST users, name -> bearer token: each sees only its own jobs and has its own quota",
+    )
     link_secret: SecretStr = Field(description="HMAC key for signed download links")
     public_url: str = Field(default="http://127.0.0.1:8000", description="how phones reach this service")
     link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
@@ -116,8 +121,22 @@ class Settings(BaseSettings):
         _refuse_placeholder(str(getattr(info, "field_name", "secret")), value)
         return value
 
+    @field_validator("api_users")
+    @classmethod
+    def _user_tokens(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, token in users.items():
+            if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
+                raise ValueError(f"api_users: the name {name!r} is not 1-32 of a-z 0-9 _ -")
+            _refuse_placeholder(f"api_users[{name}]", token)
+        tokens = [t.get_secret_value() for t in users.values()]
+        if len(set(tokens)) < len(tokens):
+            raise ValueError("api_users: two users have the same token; give each its own")
+        return users
+
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
+        if self.api_token.get_secret_value() in {t.get_secret_value() for t in self.api_users.values()}:
+            raise ValueError("api_users: a user's token is the admin's api_token; give each user its own")
         if self.telegram_mode == "webhook" and self.telegram_webhook_secret is None:
             raise ValueError(
                 "telegram_mode=webhook needs VIDFARM_SERVICE_TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-)"

@@ -34,6 +34,24 @@ def test_config_refuses_placeholder_and_short_secrets(monkeypatch: pytest.Monkey
         Settings()  # type: ignore[call-arg]
 
 
+def test_config_refuses_rest_users_that_would_mix_up_owners(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDFARM_SERVICE_LINK_SECRET", GOOD)
+    monkeypatch.setenv("VIDFARM_SERVICE_API_TOKEN", GOOD)
+    other = "another-long-enough-secret-987"
+    for users, message in [
+        (f'{{"Alice Smith": "{other}"}}', "is not 1-32 of a-z 0-9"),
+        ('{"alice": "short"}', r"api_users\[alice\] is a placeholder or shorter than 16"),
+        (f'{{"alice": "{other}", "bob": "{other}"}}', "two users have the same token"),
+        (f'{{"alice": "{GOOD}"}}', "a user's token is the admin's api_token"),
+    ]:
+        monkeypatch.setenv("VIDFARM_SERVICE_API_USERS", users)
+        with pytest.raises(ValidationError, match=message):
+            Settings()  # type: ignore[call-arg]
+    monkeypatch.setenv("VIDFARM_SERVICE_API_USERS", f'{{"alice": "{other}"}}')
+    settings = Settings()  # type: ignore[call-arg]
+    assert other not in repr(settings) and settings.api_users["alice"].get_secret_value() == other
+
+
 def test_signed_links_expire_and_cannot_be_moved() -> None:
     signer = LinkSigner(b"k" * 32, public_url="https://farm.example/", ttl_seconds=600)
     url = signer.url("job1", "video", now=1000)

@@ -20,6 +20,7 @@ ALLOWED = {
     ("config.py", "_refuse_placeholder"): "pydantic validators must raise ValueError; Settings() reports it",
     ("config.py", "_webhook_needs_secret"): "pydantic validators must raise ValueError; Settings() reports it",
     ("config.py", "_fleet_needs_key"): "pydantic validators must raise ValueError; Settings() reports it",
+    ("config.py", "_user_tokens"): "pydantic validators must raise ValueError; Settings() reports it",
 }
 
 
