@@ -226,15 +226,37 @@ class VidfarmWorkerPool(io.ComfyNode):
         return float("nan") if workers.strip().startswith("local:") else workers  # re-check local workers each run
 
 
+def _keyframe_refs(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+    """The finished keyframes that lie in the output folder, as /view references (a photo keyframe is the user's
+    own and lies in the input folder: not sent back)."""
+    output = Path(folder_paths.get_output_directory()).resolve()
+    refs = []
+    for task_id, files in sorted(dispatcher.finished_files("key").items(), key=lambda item: _order_key(item[0])):
+        image = next((p for p in files.values() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")), None)
+        if image is None or not image.resolve().is_relative_to(output):
+            continue
+        relative = image.resolve().relative_to(output)
+        subfolder = relative.parent.as_posix()
+        refs.append({"index": _order_key(task_id), "filename": relative.name, "subfolder": subfolder, "type": "output"})
+    return refs
+
+
+def _order_key(task_id: str) -> int:
+    tail = task_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _send_counts(dispatcher: Dispatcher, sent: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
-    """Keyframes and segments done, to the client of the running prompt (ComfyUI's progress carries one number)."""
+    """Keyframes and segments done, and the finished keyframes' files, to the client of the running prompt
+    (ComfyUI's progress carries one number): the phone shows them as they finish."""
     counts = dispatcher.counts()
     server = PromptServer.instance
     # feature-detected: the running prompt's client and id are server attributes (0.3.75); without them, no event
     client, prompt_id = getattr(server, "client_id", None), getattr(server, "last_prompt_id", None)
     if counts != sent and client is not None and prompt_id is not None:
         tasks = {"keyframes": counts.get("key", (0, 0)), "segments": counts.get("seg", (0, 0))}
-        server.send_sync(TASKS_EVENT, {"prompt_id": prompt_id, "tasks": tasks}, client)
+        event = {"prompt_id": prompt_id, "tasks": tasks, "keyframes": _keyframe_refs(dispatcher)}
+        server.send_sync(TASKS_EVENT, event, client)
     return counts
 
 

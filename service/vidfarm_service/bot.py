@@ -88,6 +88,7 @@ class TelegramBot:
             queue=lambda: service.store.with_status(JobStatus.RUNNING, JobStatus.CANCELING, JobStatus.QUEUED),
             estimate=lambda job: self.estimate(str(job.parameters.get("recipe")), float(job.parameters["seconds"])),
             max_parallel=service.settings.max_parallel,
+            keyframe_photos=service.settings.keyframe_photos,
         )
         self._pending: dict[str, dict[str, Any]] = {}  # confirmations and edited messages waiting for a button
         self._albums: dict[str, list[Message]] = {}

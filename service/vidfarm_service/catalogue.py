@@ -86,6 +86,7 @@ EN: dict[str, str] = {
     "shape_auto": "from photo",
     "recipe_unavailable": "Not available here now: {names} (no GPU workers are configured).",
     "estimate": "{name}: about {eta}",
+    "keyframe_photo": "Keyframe {index}: the video passes through this picture",
     "estimate_cost": "{name}: about {eta}, about ${cost:.2f} of GPU time",
     "estimate_unknown": "{name}: no estimate yet",
     # status
@@ -239,6 +240,7 @@ JA: dict[str, str] = {
     "shape_auto": "写真に合わせる",
     "recipe_unavailable": "現在この環境では使えません: {names}（GPU ワーカーが設定されていません）。",
     "estimate": "{name}: 約 {eta}",
+    "keyframe_photo": "キーフレーム {index}：動画はこの場面を通ります",
     "estimate_cost": "{name}: 約 {eta}・GPU料金 約 ${cost:.2f}",
     "estimate_unknown": "{name}: 目安はまだありません",
     "kind_text": "文章 → 動画",

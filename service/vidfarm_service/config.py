@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     telegram_max_upload_bytes: int = Field(
         default=50_000_000, ge=1, le=2_000_000_000, description="50 MB (api.telegram.org); 2 GB with a local Bot API"
     )
+    keyframe_photos: int = Field(default=8, ge=0, le=20, description="keyframe thumbnails shown while rendering")
     confirm_seconds: float = Field(default=60.0, gt=0, description="videos this long ask before they start")
 
     # limits

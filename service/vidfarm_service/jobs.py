@@ -48,6 +48,7 @@ class Job:
     pids: list[int] = field(default_factory=list)  # papermill, kernel: killed if a restart finds them alive
     attempts: int = 0
     rendered: bool = False  # its notebook reported progress (> 0): it used workers, so it counts against the quota
+    keyframes: list[str] = field(default_factory=list)  # thumbnails of its finished keyframes (files in its folder)
 
     @property
     def counts_against_quota(self) -> bool:

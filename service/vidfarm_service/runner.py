@@ -309,6 +309,8 @@ class Runner:
             last = events[-1]
             current.stage, current.fraction, current.detail = last.stage, last.fraction, last.detail
             current.rendered = current.rendered or any(event.fraction > 0 for event in events)
+            shown = [e.keyframes for e in events if e.keyframes]
+            current.keyframes = _inside(shown[-1], self.data_dir) if shown else current.keyframes
         self.store.save(current)
         if events:
             await self._notify(current)
@@ -391,3 +393,9 @@ async def _wait_gone(pid: int, seconds: float) -> None:
 def _kill_all(pids: list[int]) -> None:
     for pid in pids:
         processes.kill_group(pid)
+
+
+def _inside(paths: list[str], data_dir: Path) -> list[str]:
+    """Only thumbnails in the service's own folder are ever sent to a chat (the log is the notebook's to write)."""
+    root = data_dir.resolve()
+    return [p for p in paths if Path(p).resolve().is_relative_to(root) and Path(p).suffix == ".jpg"]

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, RetryAfter
@@ -164,6 +165,7 @@ class _Message:
     done: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     eta: EtaClock = field(default_factory=EtaClock)
     finished: bool = False
+    keyframes_sent: set[str] = field(default_factory=set)
 
 
 class StatusMessages:
@@ -179,8 +181,10 @@ class StatusMessages:
         estimate: Callable[[Job], float | None],
         max_parallel: int = 1,
         tick_seconds: float = TICK_SECONDS,
+        keyframe_photos: int = 0,
     ) -> None:
         self.bot = bot
+        self.keyframe_photos = keyframe_photos  # at most this many keyframe thumbnails per job, as they finish
         self.min_interval = min_interval
         self.lang_for = lang_for
         self.deliver = deliver
@@ -255,6 +259,11 @@ class StatusMessages:
         if message.finished:
             return
         message.wanted = (self.text_for(job, message.lang), running_buttons(job, message.lang))
+        new = [p for p in job.keyframes if p not in message.keyframes_sent]
+        new = new[: max(0, self.keyframe_photos - len(message.keyframes_sent))]
+        if new and job.status is JobStatus.RUNNING:
+            message.keyframes_sent.update(new)
+            message.done.append(lambda: self._send_keyframes(message, new))
         if job.status is JobStatus.SUCCEEDED:
             message.finished = True
             message.done.append(lambda: self.deliver(job, message.lang))
@@ -283,6 +292,20 @@ class StatusMessages:
                 await message.done.pop(0)()
             except Exception:  # a failed delivery must not stop this job's later edits
                 log.exception("job %s: delivery failed", job_id)
+
+    async def _send_keyframes(self, message: _Message, paths: list[str]) -> None:
+        """The keyframes as they finish, under the status message and without a notification: the subject is in
+        view minutes before the video, in time to cancel a job that went the wrong way."""
+        for path in paths:
+            index = int(Path(path).stem.rsplit("-", 1)[-1])
+            await self.bot.send_photo(
+                message.chat_id,
+                Path(path).read_bytes(),
+                caption=say(message.lang, "keyframe_photo", index=index),
+                reply_to_message_id=message.message_id,
+                allow_sending_without_reply=True,
+                disable_notification=True,
+            )
 
     async def _edit(self, message: _Message, text: str, buttons: InlineKeyboardMarkup | None) -> None:
         try:

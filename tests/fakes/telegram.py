@@ -253,6 +253,9 @@ class FakeBotApi:
                 "duration": int(f.get("duration", 0)),
             }
             return _ok({"message_id": next(self._ids), "date": int(time.time()), "chat": chat, "video": video})
+        if call.method == "sendPhoto":
+            size = {"file_id": "PH1", "file_unique_id": "PH1", "width": 1, "height": 1}
+            return _ok({"message_id": next(self._ids), "date": int(time.time()), "chat": chat, "photo": [size]})
         return _ok(True)
 
     async def _file(self, request: web.Request) -> web.Response:

@@ -47,6 +47,13 @@ def test_photo_to_long_video_through_the_notebook(
     counted = [e.detail.split()[-2:] for e in events if "keyframes " in e.detail or "segments " in e.detail]
     assert counted and counted[-1] == ["segments", f"{summary['segments']}/{summary['segments']}"]  # readable counts
     assert any(kind == "keyframes" for kind, _ in counted)
+    shown = [e.keyframes for e in events if e.keyframes]  # thumbnails as the keyframes finish, for the phone
+    derived = [f"key-{i:02d}.jpg" for i in range(1, summary["segments"] + 1)]  # keyframe 0 is the user's photo
+    assert shown and [Path(p).name for p in shown[-1]] == derived
+    with Image.open(shown[-1][0]) as thumbnail:
+        width, height = thumbnail.size  # the keyframe's own render size (under the video's), at most 480 px
+        assert thumbnail.format == "JPEG" and max(width, height) <= 480 and width * 9 == height * 16
+    assert Path(shown[-1][0]).parent == tmp_path / "jobs" / summary["job_id"] / "keyframes"
 
     rendered = [len(ComfyClient(w.url).http.get_json("/history")) for w in worker_pool]
     again = tmp_path / "again.json"  # the same job again: nothing is rendered again

@@ -3,6 +3,7 @@ internals, options from what can run, thumbnails within the Bot API limit, the p
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import string
@@ -23,7 +24,7 @@ from vidfarm_service.options_keyboard import (
     typed_options,
 )
 from vidfarm_service.refusals import refusal_text
-from vidfarm_service.status_messages import EtaClock, failure_reason, plain_stage, status_text
+from vidfarm_service.status_messages import EtaClock, StatusMessages, failure_reason, plain_stage, status_text
 
 from vidfarm.errors import WorkflowError
 
@@ -195,3 +196,49 @@ def test_time_and_cost_estimates_are_the_median_measured_pace_of_the_same_recipe
     assert "standin: 約 5 分・GPU料金 約 $2.25" in options_text({"seconds": 30.0}, DEFAULTS, "ja", took, paid)
     assert "standin: about 5:00" in options_text({"seconds": 30.0}, DEFAULTS, "en", took, lambda r, s: None)
     assert "no estimate yet" in options_text({}, DEFAULTS, "en", lambda r, s: None, paid)
+
+
+class _RecordingBot:
+    def __init__(self) -> None:
+        self.photos: list[tuple[bytes, str]] = []
+
+    async def edit_message_text(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    async def send_photo(self, chat_id: int, photo: bytes, *, caption: str, **kwargs: object) -> None:
+        assert kwargs["disable_notification"] is True and kwargs["reply_to_message_id"] == 77
+        self.photos.append((photo, caption))
+
+
+def test_keyframe_thumbnails_go_once_each_up_to_the_cap_and_only_while_running(tmp_path: Path) -> None:
+    paths = []
+    for index in (0, 2, 1, 3):
+        paths.append(tmp_path / f"key-{index:02d}.jpg")
+        paths[-1].write_bytes(f"jpeg {index}".encode())
+
+    async def scenario() -> list[tuple[bytes, str]]:
+        bot = _RecordingBot()
+
+        async def nothing(job: Job, lang: str) -> None:
+            pass
+
+        status = StatusMessages(
+            bot,  # type: ignore[arg-type]
+            min_interval=0, lang_for=lambda job: "ja", deliver=nothing, outcome=nothing, queue=list,
+            estimate=lambda job: None, tick_seconds=3600, keyframe_photos=3,
+        )  # fmt: skip
+        job = _job(status=JobStatus.RUNNING, started=1.0, chat_id=5, status_message_id=77)
+        status.track(job, 77, "")
+        for shown in (paths[:1], paths[:1], paths[:3], paths):  # the same list twice, then more, then past the cap
+            job.keyframes = [str(p) for p in shown]
+            await status.on_job(job)
+            await asyncio.sleep(0.05)
+        job.status, job.keyframes = JobStatus.SUCCEEDED, [str(tmp_path / "key-09.jpg")]
+        await status.on_job(job)
+        await asyncio.sleep(0.05)
+        await status.close()
+        return bot.photos
+
+    photos = asyncio.run(scenario())
+    assert [p for p, _ in photos] == [b"jpeg 0", b"jpeg 2", b"jpeg 1"]  # once each, three at most, none when done
+    assert photos[1][1].startswith("キーフレーム 2")

@@ -3,12 +3,14 @@ ComfyUI and CPU workers on this machine with recipe "standin". Text -> status ed
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.conftest import require_comfy_install
 from tests.fakes.telegram import FakeBotApi
@@ -54,6 +56,13 @@ def test_text_and_photo_to_video_through_the_real_notebook(real_service: tuple[F
     )
     record = service.api.get(f"/api/jobs/{job_id}/notebook")
     assert record.status_code == 200 and "a paper boat drifting" in record.text
+    keyframes = bot_api.sent("sendPhoto", FRIEND)  # every keyframe as it finished, silently, under the status
+    expected = sorted(f"Keyframe {i}" for i in range(job["result"]["segments"] + 1))
+    assert sorted(c.fields["caption"].split(":")[0] for c in keyframes) == expected
+    for call in keyframes:
+        assert FakeBotApi.reply_to(call) == message_id and call.fields["disable_notification"] == "true"
+        with Image.open(io.BytesIO(call.files["photo"])) as photo:
+            assert photo.format == "JPEG" and max(photo.size) <= 480 and photo.size[0] * 9 == photo.size[1] * 16
 
     before = len(bot_api.sent("sendMessage", FRIEND))
     bot_api.send_photo(FRIEND, jpeg((320, 180)), caption="the boat sails away")

@@ -41,7 +41,8 @@ from vidfarm.workflow.graph import Graph, output_prefix, with_unique_outputs
 
 log = logging.getLogger(__name__)
 END_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
-TASKS_EVENT = "vidfarm.tasks"  # sent by VidfarmSegmentScheduler: {"prompt_id", "tasks": {kind: [done, total]}}
+# sent by VidfarmSegmentScheduler: {"prompt_id", "tasks": {kind: [done, total]}, "keyframes": [/view refs + index]}
+TASKS_EVENT = "vidfarm.tasks"
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Progress:
     step: int = 0
     steps: int = 0
     tasks: dict[str, tuple[int, int]] = field(default_factory=dict)  # a head's sub-tasks: kind -> (done, total)
+    keyframes: tuple[FileRef, ...] = ()  # a head's finished keyframes on it, node_id = the keyframe's index
 
     @property
     def fraction(self) -> float:
@@ -276,7 +278,12 @@ class PromptRun:
             self._report(stage="running", step=int(data.get("value", 0)), steps=int(data.get("max", 0)))
         elif kind == TASKS_EVENT:  # the vidfarm head's own event: keyframes and segments done so far
             tasks = {str(k): (int(v[0]), int(v[1])) for k, v in (data.get("tasks") or {}).items()}
-            self._report(stage="running", tasks=tasks)
+            keys = tuple(
+                FileRef(str(k.get("index", "")), str(k["filename"]), str(k.get("subfolder", "")), str(k["type"]))
+                for k in data.get("keyframes") or []
+                if isinstance(k, dict) and k.get("filename") and k.get("type")
+            )
+            self._report(stage="running", tasks=tasks, keyframes=keys)
         return kind in END_EVENTS
 
     def _collect(self, entry: dict[str, Any], began: float) -> RunResult:

@@ -25,16 +25,18 @@ class ProgressEvent:
     stage: str
     fraction: float
     detail: str = ""
+    keyframes: list[str] | None = None  # thumbnails of the keyframes finished so far (vidfarm.jobs.thumbnails)
 
 
 class ProgressLog:
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
 
-    def write(self, stage: str, fraction: float, detail: str = "") -> None:
+    def write(self, stage: str, fraction: float, detail: str = "", keyframes: list[str] | None = None) -> None:
         if self.path is None:
             return
-        line = json.dumps(asdict(ProgressEvent(time.time(), stage, round(fraction, 4), detail)))
+        event = asdict(ProgressEvent(time.time(), stage, round(fraction, 4), detail, keyframes or None))
+        line = json.dumps({k: v for k, v in event.items() if v is not None})
         with self.path.open("a", encoding="utf-8") as handle:  # one write per line: readers never see half a line
             handle.write(line + "\n")
             handle.flush()

@@ -4,7 +4,8 @@ A service data folder holds (docs/deploy.md, "Disk"):
 
     jobs.sqlite         the queue                                   kept
     jobs/<id>/          the record: executed notebook, logs         deleted with the deliverables
-    outputs/<id>/       deliverables: video, preview, thumbnail     kept `keep_days` after the job finished
+    outputs/<id>/       deliverables: video, preview, thumbnail,    kept `keep_days` after the job finished
+                        keyframes/ (the phone's keyframe photos)
     outputs/<id>/head/  the head's downloaded copies (scratch)      deleted when the job ends
     heads/<id>/         the job's head ComfyUI: its cached segment  kept while the job may resume, deleted when it
                         results and its local workers' folders      ends (succeeded, failed or canceled)

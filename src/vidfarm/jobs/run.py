@@ -21,6 +21,7 @@ from vidfarm.errors import OutputInvalid
 from vidfarm.jobs.notebook import connect
 from vidfarm.jobs.progress_log import ProgressLog
 from vidfarm.jobs.spec import WORKFLOWS, JobSpec, check_job_id
+from vidfarm.jobs.thumbnails import KeyframeThumbnails
 from vidfarm.media.checks import MediaInfo
 from vidfarm.render.long_video import head_fraction
 from vidfarm.workflow.declaration import find_declaration
@@ -122,6 +123,7 @@ def _render(
             folder = f"vidfarm/{job_id}" if name == "image" else f"vidfarm/{job_id}/{name}"
             values[name] = client.upload_image(getattr(spec, name), subfolder=folder)
     share = VR_SHARE if spec.vr else 1.0
+    thumbnails = KeyframeThumbnails(client, job_dir / "keyframes")
 
     def progress(p: Progress) -> None:
         if on_progress:
@@ -129,7 +131,7 @@ def _render(
         detail = (p.node_class or "") + (
             f" {_counted(p.tasks)}" if p.tasks else f" {p.step}/{p.steps}" if p.steps else ""
         )
-        log.write(p.stage, head_fraction(p) * share, detail)
+        log.write(p.stage, head_fraction(p) * share, detail, thumbnails.update(p.keyframes))
 
     run = PromptRun(
         client, declaration.fill(declaration.graph(), values), dest_dir=job_dir / "head", on_progress=progress

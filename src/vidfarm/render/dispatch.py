@@ -221,6 +221,11 @@ class Dispatcher:
                 counts[kind] = (done + (task_id in self.results), total + 1)
             return counts
 
+    def finished_files(self, kind: str) -> dict[str, dict[str, Path]]:
+        """The files of the finished tasks of one kind (`key`, `seg`), by task id: what a progress view can show."""
+        with self._cond:
+            return {i: dict(r.files) for i, r in self.results.items() if i.split("-", 1)[0] == kind}
+
     def fraction(self) -> float:
         with self._cond:
             total = sum(t.units for t in self._tasks.values()) or 1.0
