@@ -151,6 +151,7 @@ def _render(
         outputs[name] = job_dir / name
         shutil.move(path, outputs[name])
     shutil.rmtree(job_dir / "head", ignore_errors=True)
+    shutil.rmtree(job_dir / "keyframes" / ".download", ignore_errors=True)
     return outputs, info
 
 
