@@ -162,6 +162,8 @@ EN: dict[str, str] = {
     "fleet_renting": "renting {n} GPU worker(s)",
     "fleet_image": "pulling the worker image",
     "fleet_booting": "starting ComfyUI and fetching models",
+    "fleet_models": "fetching models {percent:.0f} % ({done:.1f} of {total:.1f} GB)",
+    "fleet_comfyui": "starting ComfyUI",
     "fleet_ready": "{ready} of {n} ready",
     "fleet_cost": "GPU {seconds:.0f} s · ${cost:.3f}",
     "fleet_quota": "Left today: {jobs} of {jobs_cap} jobs · {minutes:.0f} of {minutes_cap:g} GPU minutes "
@@ -312,6 +314,8 @@ JA: dict[str, str] = {
     "fleet_renting": "GPUワーカーを{n}台レンタル中",
     "fleet_image": "ワーカーのイメージを取得中",
     "fleet_booting": "ComfyUIを起動し、モデルを取得中",
+    "fleet_models": "モデルを取得中 {percent:.0f}%（{total:.1f} GB 中 {done:.1f} GB）",
+    "fleet_comfyui": "ComfyUIを起動中",
     "fleet_ready": "{n}台中{ready}台準備完了",
     "fleet_cost": "GPU {seconds:.0f}秒 · ${cost:.3f}",
     "fleet_quota": "本日の残り: ジョブ {jobs}/{jobs_cap}件 · GPU {minutes:.0f}/{minutes_cap:g}分 "

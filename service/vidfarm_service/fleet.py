@@ -65,6 +65,22 @@ def say(key: str, lang: str, **values: Any) -> str:
     return catalogue.say(lang, f"fleet_{key}", **values)
 
 
+def boot_line(statuses: list[dict[str, Any] | None], lang: str) -> str:
+    """The least advanced booting worker's stage: None = no address yet (the image is being pulled), else what its
+    token proxy's /vidfarm/boot said ({} before it answers: an older image, or not reachable yet)."""
+    if any(status is None for status in statuses):
+        return say("image", lang)
+    stages = [s or {} for s in statuses]
+    downloading = [s for s in stages if s.get("stage") == "models" and float(s.get("total_bytes") or 0) > 0]
+    if downloading:
+        least = min(downloading, key=lambda s: float(s["done_bytes"]) / float(s["total_bytes"]))
+        done, total = float(least["done_bytes"]), float(least["total_bytes"])
+        return say("models", lang, percent=100 * done / total, done=done / 1e9, total=total / 1e9)
+    if stages and all(s.get("stage") == "comfyui" for s in stages):
+        return say("comfyui", lang)
+    return say("booting", lang)
+
+
 def explain(error: JobRefused, lang: str) -> str:
     """A fleet refusal in the user's language; any other refusal as it is."""
     if isinstance(error, FleetRefused) and f"fleet_{error.reason}" in catalogue.EN:
@@ -269,7 +285,8 @@ class ServiceFleet:
             check = self.scaler.ready_check
         parts = [say("renting", lang, n=lease.wanted)]
         if booting:
-            parts.append(say("image" if any(not w.url for w in booting) else "booting", lang))
+            boot = check.boot if isinstance(check, HttpReadiness) else {}
+            parts.append(boot_line([None if not w.url else boot.get(w.name, {}) for w in booting], lang))
             if isinstance(check, HttpReadiness):
                 why = [str(check.last[w.name]) for w in booting if w.name in check.last]
                 log.info("workers booting: %s", "; ".join(why) or "no answer yet")

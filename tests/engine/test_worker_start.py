@@ -67,13 +67,18 @@ def test_worker_start_fetches_models_and_serves_comfyui_only_behind_the_token(tm
     url = f"http://127.0.0.1:{port}"
     worker = Worker("w", TEST_TOKEN, 0.4, 0.0, 0.0, url=url)
     ready = http_ready(find_declaration(tmp_path / "workflows", "tiny").models, timeout=2)
+    stages: list[str] = []  # what the probe read from /vidfarm/boot while ComfyUI did not answer yet
     try:
         deadline = time.monotonic() + 180
         while not ready(worker):
             assert process.poll() is None, (tmp_path / "worker.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            stages += [ready.boot["w"]["stage"]] if "w" in ready.boot else []
             time.sleep(0.5)
         assert (tmp_path / "base" / "models" / "vae" / "tiny_vae.safetensors").read_bytes() == MODEL
+        assert "comfyui" in stages and set(stages) <= {"starting", "models", "comfyui"}, stages  # in view, in order
+        assert stages == sorted(stages, key=["starting", "models", "comfyui"].index)
+        assert "w" not in ready.boot  # ready: the boot stage is forgotten
         assert requests.get(url + "/system_stats", timeout=5).status_code == 401
         assert not http_ready()(Worker("w", "wrong-token-wrong-token", 0.4, 0.0, 0.0, url=url))
         missing = find_declaration(tmp_path / "workflows", "tiny").models[0]

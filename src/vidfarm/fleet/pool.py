@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import requests
 
@@ -32,27 +33,44 @@ from vidfarm.workflow.declaration import ModelFile, find_declaration
 
 
 class HttpReadiness:
-    """The ready check: `check(worker)` is True when the worker can render; `last[name]` says why not."""
+    """The ready check: `check(worker)` is True when the worker can render; `last[name]` says why not, and
+    `boot[name]` how far its start-up is (the token proxy's /vidfarm/boot: stage, model bytes done) while ComfyUI
+    does not answer yet."""
 
     def __init__(self, models: Iterable[ModelFile] = (), node_classes: Iterable[str] = (), *, timeout: float) -> None:
         self.models = list(models)
         self.node_classes = sorted(set(node_classes))
         self.timeout = timeout
         self.last: dict[str, WorkerNotReady] = {}
+        self.boot: dict[str, dict[str, Any]] = {}
 
     def __call__(self, worker: Worker) -> bool:
         problem = self.missing(worker)
         if problem is None:
             self.last.pop(worker.name, None)
+            self.boot.pop(worker.name, None)
             return True
         self.last[worker.name] = problem
         return False
+
+    def _boot(self, worker: Worker, headers: dict[str, str]) -> None:
+        """The start-up stage of a worker whose ComfyUI does not answer yet (an older worker image has none)."""
+        try:
+            answer = requests.get(f"{worker.url}/vidfarm/boot", headers=headers, timeout=self.timeout)
+            status = answer.json() if answer.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            status = None
+        if isinstance(status, dict) and isinstance(status.get("stage"), str):
+            self.boot[worker.name] = status
 
     def missing(self, worker: Worker) -> WorkerNotReady | None:
         """None when ready, else the reason: not answering, token refused, models or node classes missing."""
         headers = {"Authorization": f"Bearer {worker.token}"}
         try:
             stats = requests.get(f"{worker.url}/system_stats", headers=headers, timeout=self.timeout)
+            if stats.status_code == 502:  # the proxy is up, ComfyUI is not yet: models downloading, or starting
+                self._boot(worker, headers)
+                return WorkerNotReady(worker.name, "ComfyUI is not up yet behind its token proxy")
             if stats.status_code != 200:
                 return WorkerNotReady(worker.name, f"its token proxy answers HTTP {stats.status_code}")
             version = stats.json().get("system", {}).get("comfyui_version")

@@ -26,6 +26,7 @@ from pathlib import Path
 import requests
 
 from vidfarm.errors import ModelFetchError
+from vidfarm.worker import boot_status
 from vidfarm.workflow.declaration import ModelFile, find_declaration
 
 SPARE_BYTES = 1 << 30  # keep 1 GiB free beyond what the downloads need
@@ -149,8 +150,10 @@ def fetch_models(
     parallel: int = 4,
     free_bytes: Callable[[Path], int] = disk_free,
     on_done: Callable[[ModelFile, str], None] | None = None,
+    status_file: Path | None = None,
 ) -> list[Path]:
-    """Make every model present under models_dir; returns their paths. Raises ModelFetchError naming each failure."""
+    """Make every model present under models_dir; returns their paths. Raises ModelFetchError naming each failure.
+    With `status_file`, the bytes done so far are written to it every second (vidfarm.worker.boot_status)."""
     root = Path(models_dir)
     unique = list({(m.folder, m.file): m for m in models}.values())
     missing = [m for m in unique if not is_present(root, m)]
@@ -160,15 +163,25 @@ def fetch_models(
             report(model, "present")
     _check_space(root, missing, free_bytes)
     failures: list[str] = []
+    finished: list[ModelFile] = []
 
     def work(model: ModelFile) -> None:
         try:
             fetch_one(root, model, endpoint=endpoint, token=token)
+            finished.append(model)
             report(model, "downloaded")
         except ModelFetchError as exc:
             failures.append(f"  - models/{model.folder}/{model.file}: {exc}")
 
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+    def done() -> tuple[int, int]:  # the finished files at their place, the rest as far as it is on disk
+        landed = list(finished)
+        return sum(m.disk_bytes for m in landed) + boot_status.bytes_under(root / STAGING), len(landed)
+
+    total = sum(m.disk_bytes for m in missing)
+    with (
+        boot_status.DownloadMeter(status_file, total, len(missing), done),
+        ThreadPoolExecutor(max_workers=max(1, parallel)) as pool,
+    ):
         list(pool.map(work, missing))
     if failures:
         raise ModelFetchError(f"{len(failures)} model file(s) could not be fetched:\n" + "\n".join(sorted(failures)))
@@ -225,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("VIDFARM_MODELS_MANIFEST") or None,
         help="JSON {folder/file: {size, sha256}} replacing the declared sizes and hashes (tests)",
     )
+    parser.add_argument(
+        "--status-file",
+        default=os.environ.get(boot_status.ENV) or None,
+        help="where the download's progress goes, for the token proxy's GET /vidfarm/boot",
+    )
     args = parser.parse_args(argv)
     names = args.workflows or [n for n in os.environ.get("VIDFARM_WORKFLOWS", "").split(",") if n.strip()]
     try:
@@ -238,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             token=os.environ.get("HF_TOKEN") or None,
             parallel=args.parallel,
             on_done=lambda m, what: print(f"[models] {what}: {m.folder}/{m.file}", flush=True),
+            status_file=Path(args.status_file) if args.status_file else None,
         )
     except Exception as exc:  # noqa: BLE001 - the CLI prints every vidfarm error plainly
         print(f"[models] {exc}", file=sys.stderr)

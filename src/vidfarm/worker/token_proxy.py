@@ -5,6 +5,10 @@ constant time, and anything else gets 401 before a byte reaches ComfyUI. Runs on
 
     python -m vidfarm.worker.token_proxy --upstream http://127.0.0.1:8188 --port 8288  (token: VIDFARM_WORKER_TOKEN)
 
+`GET /vidfarm/boot` (same token) answers the worker's start-up stage from VIDFARM_BOOT_STATUS (models downloading,
+ComfyUI starting: vidfarm.worker.boot_status) itself, so it works before ComfyUI does; worker-start starts the proxy
+first for that reason.
+
 With `--idle-shutdown SECONDS --shutdown-command CMD` (or VIDFARM_IDLE_SHUTDOWN_S / VIDFARM_SHUTDOWN_COMMAND) a
 watchdog runs CMD once when no authenticated request or WebSocket message arrived for that long.
 """
@@ -16,13 +20,17 @@ import asyncio
 import hmac
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from vidfarm.errors import ConfigError, ProcessStartFailed
+from vidfarm.worker import boot_status
 from vidfarm.worker.watchdog import Watchdog, run_command
+
+BOOT_PATH = "/vidfarm/boot"
 
 HOP_BY_HOP = {
     "connection",
@@ -40,13 +48,16 @@ HOP_BY_HOP = {
 
 
 class TokenProxy:
-    def __init__(self, upstream: str, token: str, *, watchdog: Watchdog | None = None) -> None:
+    def __init__(
+        self, upstream: str, token: str, *, watchdog: Watchdog | None = None, boot_file: Path | None = None
+    ) -> None:
         if len(token) < 16:
             raise ConfigError("the worker token must be at least 16 characters (use secrets.token_urlsafe())")
         self.upstream = upstream.rstrip("/")
         self._token = token.encode()
         self._session: aiohttp.ClientSession | None = None
         self.watchdog = watchdog
+        self.boot_file = boot_file
 
     def __repr__(self) -> str:
         return f"TokenProxy(upstream={self.upstream!r}, token=<hidden>)"
@@ -81,6 +92,8 @@ class TokenProxy:
         if not self.authorised(request):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         self._touch()
+        if request.path == BOOT_PATH:
+            return web.json_response(boot_status.read(self.boot_file))
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         if request.path == "/ws" and request.headers.get("Upgrade", "").lower() == "websocket":
@@ -194,7 +207,8 @@ def main() -> None:
         if not args.shutdown_command:
             parser.error("--idle-shutdown needs --shutdown-command (or VIDFARM_SHUTDOWN_COMMAND)")
         watchdog = Watchdog(args.idle_shutdown, run_command(args.shutdown_command))
-    proxy = TokenProxy(args.upstream, token, watchdog=watchdog)
+    boot_file = os.environ.get(boot_status.ENV)
+    proxy = TokenProxy(args.upstream, token, watchdog=watchdog, boot_file=Path(boot_file) if boot_file else None)
     web.run_app(proxy.app(), host=args.host, port=args.port, print=None)
 
 
