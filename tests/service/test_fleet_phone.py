@@ -105,6 +105,7 @@ def test_a_message_rents_a_worker_renders_on_it_and_returns_it(rented: Rented) -
     assert rented.creates() == 1
     shown = [c.fields["text"] for c in bot.sent("editMessageText", FRIEND) if c.fields["message_id"] == str(message_id)]
     assert any("renting" in t and "GPU worker" in t for t in shown), shown  # the cold start is in view
+    assert any("· starting ComfyUI ·" in t for t in shown), shown  # its stage, from the worker's /vidfarm/boot
     usage = job["result"]["fleet"]
     assert usage["workers"] == 1 and usage["gpu_seconds"] > 0 and usage["cost"] > 0
     worker_names = {t["worker"] for t in job["result"]["report"]["tasks"].values()}
