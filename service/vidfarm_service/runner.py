@@ -60,6 +60,7 @@ class Runner:
         self.cancel_grace_seconds = cancel_grace_seconds
         self.stop_grace_seconds = stop_grace_seconds  # SIGTERM -> SIGKILL for a job's processes
         self.fleet = fleet  # rents each job's workers (vidfarm_service.fleet); None: the notebook's own workers
+        self._worker_tokens: dict[str, dict[str, str]] = {}  # job id -> its rented workers' tokens, by env name
         self.listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -201,6 +202,7 @@ class Runner:
             returncode = await self._papermill(job, parameters, progress, offset)
         finally:
             usage = self.fleet.give_back(job.id) if self.fleet is not None else None
+            self._worker_tokens.pop(job.id, None)
         await self._finish(job.id, returncode, result_file, usage)
 
     async def _papermill(self, job: Job, parameters: dict[str, Any], progress: ProgressLog, offset: int) -> int:
@@ -258,14 +260,34 @@ class Runner:
             self.store.save(job)
             await self._notify(job)
             return False
-        parameters["workers"] = json.dumps(workers)  # the private parameters file, never the command line
+        parameters["workers"] = json.dumps(self._tokens_by_reference(job, parameters, workers))
         return True
+
+    def _tokens_by_reference(
+        self, job: Job, parameters: dict[str, Any], workers: list[dict[str, str]]
+    ) -> list[dict[str, str]]:
+        """The rented workers' tokens go to the job's processes by environment (`env:NAME`, which the head's
+        dispatcher reads), so the executed notebook - the job's record, readable by its owner - never holds them.
+        A head outside (`head_url`) has not got this environment: it gets them in the parameters file alone."""
+        if parameters.get("head_url"):
+            return workers
+        secrets: dict[str, str] = {}
+        referenced = []
+        for index, worker in enumerate(workers):
+            if worker.get("token"):
+                name = f"VIDFARM_WORKER_TOKEN_{index}"
+                secrets[name] = worker["token"]
+                worker = {**worker, "token": f"env:{name}"}
+            referenced.append(worker)
+        self._worker_tokens[job.id] = secrets
+        return referenced
 
     def _environment(self, job: Job) -> dict[str, str]:
         """papermill's environment, inherited by its kernel, the head and the head's workers: the job's tag, where
         its head keeps its folder, and UTF-8 whatever the service's locale (a prompt may be any Unicode)."""
         return {
             **os.environ,
+            **self._worker_tokens.get(job.id, {}),
             processes.OWNER_ENV: self.owner_tag(job.id),
             HEADS_ENV: str(self.data_dir / "heads"),
             "PYTHONUTF8": "1",

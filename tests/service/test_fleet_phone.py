@@ -111,6 +111,11 @@ def test_a_message_rents_a_worker_renders_on_it_and_returns_it(rented: Rented) -
     worker_names = {t["worker"] for t in job["result"]["report"]["tasks"].values()}
     assert len(worker_names) == 1 and next(iter(worker_names)).startswith(LABEL)  # rendered on the rented worker
     assert f"${usage['cost']:.3f}" in video.fields["caption"] and "GPU" in video.fields["caption"]
+    tokens = [env["VIDFARM_WORKER_TOKEN"] for env in rented.workers.envs.values()]
+    record = (service.data_dir / "jobs" / job_id / "executed.ipynb").read_text()
+    sent = (service.data_dir / "jobs" / job_id / "parameters.json").read_text()
+    assert tokens and "env:VIDFARM_WORKER_TOKEN_0" in sent  # the head read it from its environment
+    assert not any(t in record or t in sent or t in service.log() for t in tokens)  # in no file, no log line
 
     finished = time.monotonic()
     wait_until(lambda: not rented.live() and not rented.workers.alive(), "the idle worker destroyed", timeout=60)
