@@ -4,11 +4,13 @@ Two drivers over the same simulated Vast.ai (storage billed from creation, GPU p
 while `loading`, model download paid at the GPU price), the same requests and a manual clock:
 - before: the old segment-level simulation (tests/support/fleet_sim.simulate_day: every segment a job of its own,
   one worker per 2 queued segments, idle timeout 60 s) - the figures the issue quotes (quiet 1.127, busy 1.077);
-- service: the service's own fleet path - each request is one job that goes through `ServiceFleet.obtain` /
-  `give_back` (what `Runner._lease_workers` calls before papermill and after it), which leases the workers its plan
-  can use and ticks the real Autoscaler. Time is virtual: every `sleep` of the fleet and of the jobs waits on the
-  manual clock, which jumps to the next wake-up. The render itself is modelled: the job's segments on its k workers
-  in longest-first order; the job holds all k until the last one ends (the notebook takes a fixed `workers` list).
+- service: the service's real runner - each request is one job record run by `Runner._run`: `_lease_workers`
+  (ServiceFleet.obtain: the workers its plan can use, the real Autoscaler), then papermill, then `give_back` and
+  `_finish` (the usage on the job's result, the ledger, the job's scratch). Only papermill is replaced
+  (`ModelledRunner._papermill`): the render is modelled as the job's segments on its k workers in longest-first
+  order, and the job holds all k until the last one ends (the notebook takes a fixed `workers` list). Time is
+  virtual: every `sleep` of the fleet and of the jobs waits on the manual clock, which jumps to the next wake-up.
+  The runner's queue (max_parallel slots, submission order) is kept by the driver, polled on the virtual clock.
 Baselines in the same run: ideal = every segment's GPU seconds x the cheapest offer (no boot, no idle); always-on =
 the same 4 workers kept all day. Modelled figures: segment GPU times, pull and download times, prices.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import json
 import logging
 import math
 import sys
@@ -35,6 +38,9 @@ from vidfarm.workflow.declaration import find_declaration
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test-only simulated parts live in tests/support
 from vidfarm_service.fleet import ServiceFleet  # noqa: E402
+from vidfarm_service.jobs import Job, JobStore  # noqa: E402
+from vidfarm_service.runner import Runner  # noqa: E402
+from vidfarm_service.submissions import make_job  # noqa: E402
 
 from tests.support.fleet_sim import Request, SimulatedProvider, bursty_day, simulate_day  # noqa: E402
 
@@ -112,6 +118,23 @@ class Result:
     latency_s: float  # mean arrival -> video
 
 
+class ModelledRunner(Runner):
+    """The service's Runner with papermill replaced by the modelled render on the job's leased workers."""
+
+    def __init__(self, *args: object, time: VirtualTime, segments: dict[str, tuple[float, ...]],
+                 sim: SimulatedProvider, **kw: object) -> None:  # fmt: skip
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.time, self.segments, self.sim = time, segments, sim
+        self.creates_when_leased: dict[str, int] = {}  # the provider's rentals so far when the job had its workers
+
+    async def _papermill(self, job: Job, parameters: dict[str, object], progress: object, offset: int) -> int:
+        self.creates_when_leased[job.id] = self.sim.creates
+        workers = json.loads(str(parameters["workers"]))
+        await self.time.sleep(makespan(self.segments[job.id], len(workers)))
+        Path(str(parameters["result_path"])).write_text(json.dumps({"workers": {}}))
+        return 0
+
+
 def service_day(policy: Policy, requests: list[Request]) -> Result:
     sim = provider()
     clock = sim.clock
@@ -124,6 +147,10 @@ def service_day(policy: Policy, requests: list[Request]) -> Result:
     fleet = ServiceFleet(scaler, records=records, user_day_budget=1e9, max_per_job=policy.per_job, wait_s=86400,
                          gather_s=60, tick_s=10.0, sleep=time.sleep)  # fmt: skip
     busy, latency, warm = [0.0], [0.0], [0]
+    data = Path(tempfile.mkdtemp(prefix="vidfarm-bench-fleet-"))
+    segments: dict[str, tuple[float, ...]] = {}
+    runner = ModelledRunner(JobStore(data / "jobs.sqlite"), notebook=data / "unused.ipynb", data_dir=data,
+                            fleet=fleet, time=time, segments=segments, sim=sim)  # fmt: skip
 
     slots = [max(1, policy.max_workers // policy.per_job)]  # the Runner's max_parallel
 
@@ -135,16 +162,17 @@ def service_day(policy: Policy, requests: list[Request]) -> Result:
         while slots[0] == 0:  # the rest wait in submission order (polled on the virtual clock)
             await time.sleep(10.0)
         slots[0] -= 1
-        if True:
-            parameters = {"prompt": "boat", "seconds": 30.0, "width": 1280, "height": 720, "recipe": "wan22_14b_4step"}
-            before_creates = sim.creates
-            workers = await fleet.obtain(f"r{n}", f"tg:{n}", parameters, _quiet, canceled=lambda: False)
-            assert workers is not None
-            warm[0] += sim.creates == before_creates
-            await time.sleep(makespan(request.segments, len(workers)))
-            usage = fleet.give_back(f"r{n}")
+        parameters = {"prompt": "boat", "seconds": 30.0, "width": 1280, "height": 720, "recipe": "wan22_14b_4step"}
+        record = make_job(f"tg:{n}", parameters)
+        runner.store.add(record)
+        segments[record.id] = request.segments
+        before_creates = sim.creates
+        await runner._run(record)
+        warm[0] += runner.creates_when_leased[record.id] == before_creates  # nothing rented while it waited
         slots[0] += 1
-        busy[0] += usage["cost"] if usage else 0.0
+        done = runner.store.get(record.id)
+        assert done is not None and done.result is not None, done
+        busy[0] += float(done.result["fleet"]["cost"])
         latency[0] += clock.now() - request.arrival
 
     async def ticking() -> None:
@@ -165,10 +193,6 @@ def service_day(policy: Policy, requests: list[Request]) -> Result:
     idle = scaler.ledger.total(clock.now()) - busy[0]
     return Result(ideal, sim.billed_between(-math.inf, math.inf), busy[0], idle, sim.creates, warm[0], len(requests),
                   len(sim.alive()), latency[0] / len(requests))  # fmt: skip
-
-
-async def _quiet(line: str) -> None:
-    pass
 
 
 def cold_start() -> None:
