@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import math
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -187,7 +188,11 @@ def service_day(policy: Policy, requests: list[Request]) -> Result:
         await fleet.stop()
 
     logging.disable(logging.WARNING)
-    asyncio.run(day())
+    try:
+        asyncio.run(day())
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(records.parent, ignore_errors=True)
     cheapest = min(o.price_per_hour for o in OFFERS)
     ideal = sum(sum(r.segments) for r in requests) * cheapest / 3600
     idle = scaler.ledger.total(clock.now()) - busy[0]

@@ -208,8 +208,22 @@ def render_html(executed: Path) -> str:
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))  # type: ignore[no-untyped-call]
+    notebook = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
+    for cell in notebook.cells:  # papermill wrote every parameter there, the farm's pool settings too
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = redacted(cell.source)
+    body, _ = HTMLExporter().from_notebook_node(notebook)  # type: ignore[no-untyped-call]
     return str(body)
+
+
+def redacted(source: str) -> str:
+    """The injected parameters without the values the API never shows (the head's and the workers' addresses and
+    tokens, from DEFAULTS): the record stays readable by the job's owner."""
+    lines = []
+    for line in source.splitlines():
+        name = line.split("=", 1)[0].strip()
+        lines.append(f'{name} = "<hidden>"' if "=" in line and name in HIDDEN else line)
+    return "\n".join(lines)
 
 
 @public.get("/healthz")

@@ -33,7 +33,11 @@ def _refuse_placeholder(name: str, secret: SecretStr | None) -> None:
 class Settings(BaseSettings):
     # env_ignore_empty: `VIDFARM_SERVICE_TELEGRAM_TOKEN=` (as .env.example ships it) means unset, not "".
     model_config = SettingsConfigDict(
-        env_prefix="VIDFARM_SERVICE_", env_file=None, extra="ignore", env_ignore_empty=True
+        env_prefix="VIDFARM_SERVICE_",
+        env_file=None,
+        extra="ignore",
+        env_ignore_empty=True,
+        hide_input_in_errors=True,  # a refused setting's message names it, never prints its (secret) value
     )
 
     # access

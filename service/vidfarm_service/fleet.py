@@ -71,14 +71,25 @@ def boot_line(statuses: list[dict[str, Any] | None], lang: str) -> str:
     if any(status is None for status in statuses):
         return say("image", lang)
     stages = [s or {} for s in statuses]
-    downloading = [s for s in stages if s.get("stage") == "models" and float(s.get("total_bytes") or 0) > 0]
+    downloading = [b for b in map(_bytes_of, stages) if b is not None]
     if downloading:
-        least = min(downloading, key=lambda s: float(s["done_bytes"]) / float(s["total_bytes"]))
-        done, total = float(least["done_bytes"]), float(least["total_bytes"])
+        done, total = min(downloading, key=lambda b: b[0] / b[1])
         return say("models", lang, percent=100 * done / total, done=done / 1e9, total=total / 1e9)
     if stages and all(s.get("stage") == "comfyui" for s in stages):
         return say("comfyui", lang)
     return say("booting", lang)
+
+
+def _bytes_of(status: dict[str, Any]) -> tuple[float, float] | None:
+    """(done, total) of a worker downloading its models; None for another stage or numbers that make no sense
+    (the worker's answer is its own: it must never break the job's progress line)."""
+    if status.get("stage") != "models":
+        return None
+    try:
+        done, total = float(status["done_bytes"]), float(status["total_bytes"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (min(max(done, 0.0), total), total) if math.isfinite(done) and math.isfinite(total) and total > 0 else None
 
 
 def explain(error: JobRefused, lang: str) -> str:

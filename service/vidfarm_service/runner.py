@@ -332,7 +332,7 @@ class Runner:
             current.stage, current.fraction, current.detail = last.stage, last.fraction, last.detail
             current.rendered = current.rendered or any(event.fraction > 0 for event in events)
             shown = [e.keyframes for e in events if e.keyframes]
-            current.keyframes = _inside(shown[-1], self.data_dir) if shown else current.keyframes
+            current.keyframes = _keyframes_of(job.id, shown[-1], self.data_dir) if shown else current.keyframes
         self.store.save(current)
         if events:
             await self._notify(current)
@@ -417,7 +417,8 @@ def _kill_all(pids: list[int]) -> None:
         processes.kill_group(pid)
 
 
-def _inside(paths: list[str], data_dir: Path) -> list[str]:
-    """Only thumbnails in the service's own folder are ever sent to a chat (the log is the notebook's to write)."""
-    root = data_dir.resolve()
-    return [p for p in paths if Path(p).resolve().is_relative_to(root) and Path(p).suffix == ".jpg"]
+def _keyframes_of(job_id: str, paths: list[str], data_dir: Path) -> list[str]:
+    """Only this job's own keyframe thumbnails are ever sent to its chat (the log is the notebook's to write):
+    `outputs/<job id>/keyframes/key-NN.jpg`, checked after links are resolved."""
+    folder = (data_dir / "outputs" / job_id / "keyframes").resolve()
+    return [p for p in paths if Path(p).resolve().parent == folder and re.fullmatch(r"key-\d+\.jpg", Path(p).name)]

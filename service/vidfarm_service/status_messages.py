@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, RetryAfter
+from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from vidfarm_service.catalogue import duration, say
 from vidfarm_service.jobs import Job, JobStatus
@@ -298,14 +298,17 @@ class StatusMessages:
         view minutes before the video, in time to cancel a job that went the wrong way."""
         for path in paths:
             index = int(Path(path).stem.rsplit("-", 1)[-1])
-            await self.bot.send_photo(
-                message.chat_id,
-                Path(path).read_bytes(),
-                caption=say(message.lang, "keyframe_photo", index=index),
-                reply_to_message_id=message.message_id,
-                allow_sending_without_reply=True,
-                disable_notification=True,
-            )
+            try:
+                await self.bot.send_photo(
+                    message.chat_id,
+                    Path(path).read_bytes(),
+                    caption=say(message.lang, "keyframe_photo", index=index),
+                    reply_to_message_id=message.message_id,
+                    allow_sending_without_reply=True,
+                    disable_notification=True,
+                )
+            except (OSError, TelegramError) as exc:  # gone with a failed job's files, or refused: the next one
+                log.warning("keyframe photo %s not sent: %s", Path(path).name, exc)
 
     async def _edit(self, message: _Message, text: str, buttons: InlineKeyboardMarkup | None) -> None:
         try:

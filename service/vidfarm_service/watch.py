@@ -45,10 +45,12 @@ async def watch_page(job_id: str, expires: int, sig: str, request: Request, svc:
     job = _signed_job(svc, job_id, PAGE, expires, sig, lang)
     if not (job.result or {}).get("video"):
         raise HTTPException(404, say(lang, "no_result"))
-    return HTMLResponse(render_page(job, svc.signer.url(job_id, "video", expires=expires), lang))
+    video, poster = (svc.signer.url(job_id, kind, expires=expires) for kind in ("video", "thumbnail"))
+    return HTMLResponse(render_page(job, video, lang, poster_url=poster))
 
 
-def render_page(job: Job, video_url: str, lang: str) -> str:
+def render_page(job: Job, video_url: str, lang: str, *, poster_url: str = "") -> str:
+    """The page; each file link carries its own signature (one is bound to one file of one job)."""
     result, p = job.result or {}, job.parameters
     details = say(
         lang,
@@ -61,7 +63,7 @@ def render_page(job: Job, video_url: str, lang: str) -> str:
     )
     prompt, src = html.escape(str(p.get("prompt", ""))), html.escape(video_url)
     download = html.escape(video_url + "&download=1")
-    poster = html.escape(video_url.replace("/video.mp4?", "/thumbnail.jpg?", 1))
+    poster = html.escape(poster_url)
     return f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -98,6 +99,13 @@ def test_worker_start_refuses_without_a_token_and_names_a_missing_model(tmp_path
         no_token = start(tmp_path, hub, free_port(), VIDFARM_WORKER_TOKEN="short")
         assert no_token.wait(30) == 2
         assert "refusing to expose ComfyUI" in (tmp_path / "worker.log").read_text()
+        with socket.socket() as taken:  # the public port in use: refused before any model is downloaded
+            taken.bind(("0.0.0.0", 0))
+            taken.listen()
+            blocked = start(tmp_path, hub, taken.getsockname()[1])
+            assert blocked.wait(60) == 1
+        assert "the token proxy did not start on port" in (tmp_path / "worker.log").read_text()
+        assert not (tmp_path / "base" / "models" / "vae").exists()
         missing = start(tmp_path, hub, free_port())
         assert missing.wait(60) != 0
         log = (tmp_path / "worker.log").read_text()

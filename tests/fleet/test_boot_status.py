@@ -41,8 +41,9 @@ def test_the_meter_writes_bytes_done_while_downloads_run_and_all_at_the_end(tmp_
             assert time.monotonic() < deadline, "the meter did not write"
             time.sleep(0.01)
         done[0] = 5000  # never past the total (an estimate of a size can be low)
-        time.sleep(0.1)
-        assert boot_status.read(status)["done_bytes"] == 1000
+        while boot_status.read(status)["done_bytes"] != 1000:
+            assert time.monotonic() < deadline, "the meter did not write"
+            time.sleep(0.01)
     assert boot_status.read(status)["files_done"] == 2
     assert boot_status.read(None) == {"stage": "starting"}
     (tmp_path / "bad.json").write_text("{not json")
@@ -92,3 +93,8 @@ def test_the_cold_start_line_follows_the_least_advanced_worker_in_both_languages
     assert boot_line([{"stage": "comfyui"}], "ja") == "ComfyUIを起動中"
     assert boot_line([{}], "en") == "starting ComfyUI and fetching models"  # an image without the boot file
     assert boot_line([{"stage": "comfyui"}, models], "en").startswith("fetching models 42 %")
+    for odd in ({"stage": "models", "total_bytes": 1}, {"stage": "models", "done_bytes": "x", "total_bytes": 5},
+                {"stage": "models", "done_bytes": 1, "total_bytes": float("nan")}):  # fmt: skip
+        assert boot_line([odd], "en") == "starting ComfyUI and fetching models"  # a worker's odd answer breaks nothing
+    over = {"stage": "models", "done_bytes": 7e9, "total_bytes": 5e9}
+    assert boot_line([over], "en") == "fetching models 100 % (5.0 of 5.0 GB)"

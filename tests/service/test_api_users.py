@@ -16,13 +16,16 @@ from tests.fakes.telegram import FakeBotApi
 from tests.service.harness import API_TOKEN, ServiceProcess
 
 ALICE, BOB = "alice-token-for-tests-0123456789", "bob-token-for-tests-0123456789"
+POOL_TOKEN = "the-farms-worker-token-0123456789"  # in DEFAULTS: a REST user must never see it
+POOL = json.dumps([{"name": "gpu", "url": "http://127.0.0.1:9", "token": POOL_TOKEN}])
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     bot_api = FakeBotApi().start()
     users = json.dumps({"alice": ALICE, "bob": BOB})
-    svc = ServiceProcess(tmp_path / "svc", bot_api, api_users=users, jobs_per_day=1, defaults='{"seconds": 2}')
+    defaults = json.dumps({"seconds": 2, "workers": POOL})
+    svc = ServiceProcess(tmp_path / "svc", bot_api, api_users=users, jobs_per_day=1, defaults=defaults)
     yield svc.start()
     svc.stop()
     bot_api.stop()
@@ -43,7 +46,12 @@ def test_each_rest_user_sees_and_spends_only_their_own(service: ServiceProcess) 
 
         assert [j["id"] for j in alice.get("/api/jobs").json()] == [job_id]
         assert bob.get("/api/jobs").json() == []
-        for path in (f"/api/jobs/{job_id}", f"/api/jobs/{job_id}/files/video", f"/api/jobs/{job_id}/link"):
+        record = alice.get(f"/api/jobs/{job_id}/notebook")  # the job's record, readable by its owner
+        assert record.status_code == 200 and "alice" in record.text and POOL_TOKEN not in record.text
+        assert "&lt;hidden&gt;" in record.text or "<hidden>" in record.text
+        assert POOL_TOKEN in (service.data_dir / "jobs" / job_id / "executed.ipynb").read_text()  # redacted, not absent
+        paths = ("", "/files/video", "/link", "/notebook")
+        for path in (f"/api/jobs/{job_id}{tail}" for tail in paths):
             refused = bob.get(path)
             assert refused.status_code == 404 and "GET /api/jobs lists yours" in refused.json()["detail"], path
             assert alice.get(path).status_code == 200, path

@@ -242,3 +242,14 @@ def test_keyframe_thumbnails_go_once_each_up_to_the_cap_and_only_while_running(t
     photos = asyncio.run(scenario())
     assert [p for p, _ in photos] == [b"jpeg 0", b"jpeg 2", b"jpeg 1"]  # once each, three at most, none when done
     assert photos[1][1].startswith("キーフレーム 2")
+
+
+def test_only_the_jobs_own_keyframe_thumbnails_are_taken_from_its_progress_log(tmp_path: Path) -> None:
+    from vidfarm_service.runner import _keyframes_of
+
+    own = tmp_path / "outputs" / "job1" / "keyframes"
+    wanted = [str(own / "key-00.jpg"), str(own / "key-12.jpg")]
+    others = [str(tmp_path / "outputs" / "job2" / "keyframes" / "key-01.jpg"),  # another job's
+              str(tmp_path / "outputs" / "job1" / "thumbnail.jpg"), str(own / "notes.jpg"),  # not a keyframe
+              str(own / ".." / ".." / "job2" / "keyframes" / "key-02.jpg"), "/etc/passwd"]  # fmt: skip
+    assert _keyframes_of("job1", wanted + others, tmp_path) == wanted

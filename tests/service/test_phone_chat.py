@@ -221,6 +221,10 @@ def test_the_watch_page_plays_on_a_phone(bot_api: FakeBotApi, service: ServicePr
     assert int(head.headers["content-length"]) == Path(job["result"]["video"]).stat().st_size
     assert httpx.get(video_url + "&download=1").headers["content-disposition"].startswith("attachment")
     assert httpx.get(url.replace("sig=", "sig=0")).status_code == 403
+    poster = re.search(r'<video[^>]* poster="([^"]+)"', html.text).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    shown = httpx.get(poster)  # the poster carries its own signature: one file of one job each
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    assert shown.content[:2] == b"\xff\xd8"  # a JPEG
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

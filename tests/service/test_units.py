@@ -45,8 +45,9 @@ def test_config_refuses_rest_users_that_would_mix_up_owners(monkeypatch: pytest.
         (f'{{"alice": "{GOOD}"}}', "a user's token is the admin's api_token"),
     ]:
         monkeypatch.setenv("VIDFARM_SERVICE_API_USERS", users)
-        with pytest.raises(ValidationError, match=message):
+        with pytest.raises(ValidationError, match=message) as refused:
             Settings()  # type: ignore[call-arg]
+        assert other not in str(refused.value) and GOOD not in str(refused.value)  # named, never printed
     monkeypatch.setenv("VIDFARM_SERVICE_API_USERS", f'{{"alice": "{other}"}}')
     settings = Settings()  # type: ignore[call-arg]
     assert other not in repr(settings) and settings.api_users["alice"].get_secret_value() == other

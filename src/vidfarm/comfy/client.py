@@ -205,12 +205,15 @@ class ComfyClient:
         answer = response.json()
         return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else str(answer["name"])
 
-    def download(self, ref: FileRef, dest_dir: str | Path) -> Path:
+    def download(self, ref: FileRef, dest_dir: str | Path, *, timeout: float = 300) -> Path:
         """Fetch one output with /view into dest_dir, atomically (no half-written file is ever left)."""
         dest_dir = Path(dest_dir)
+        name = Path(ref.filename).name  # a server's file name never places a file outside dest_dir
+        if name in ("", ".", ".."):
+            raise OutputInvalid(f"output {ref.filename!r} of node {ref.node_id} has no usable file name")
         dest_dir.mkdir(parents=True, exist_ok=True)
         params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
-        response = self.http.request("GET", "/view", params=params, stream=True, timeout=300)
+        response = self.http.request("GET", "/view", params=params, stream=True, timeout=timeout)
         if response.status_code != 200:
             raise OutputInvalid(
                 f"output {ref.subfolder}/{ref.filename} of node {ref.node_id} could not be "
@@ -226,7 +229,7 @@ class ComfyClient:
                     written += len(chunk)
             if expected >= 0 and written != expected:
                 raise OutputInvalid(f"{ref.filename}: got {written} of {expected} bytes; the transfer was cut")
-            final = dest_dir / ref.filename
+            final = dest_dir / name
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any saved file
             os.replace(tmp, final)
             return final

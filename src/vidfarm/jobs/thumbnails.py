@@ -8,14 +8,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import requests
 from PIL import Image
 
 from vidfarm.comfy.client import ComfyClient, FileRef
-from vidfarm.errors import ComfyError
 
 log = logging.getLogger(__name__)
 SIDE = 480  # px, the longer side: a phone's inline photo, a few tens of kB
+FETCH_S = 20.0  # a thumbnail is fetched inside the progress callback: never hold the job's events for long
 
 
 class KeyframeThumbnails:
@@ -36,12 +35,12 @@ class KeyframeThumbnails:
         index = int(ref.node_id) if ref.node_id.isdigit() else 0
         target = self.folder / f"key-{index:02d}.jpg"
         try:
-            downloaded = self.client.download(ref, self.folder / ".download")
+            downloaded = self.client.download(ref, self.folder / ".download", timeout=FETCH_S)
             with Image.open(downloaded) as image:
                 image.thumbnail((SIDE, SIDE))
                 image.convert("RGB").save(target, "JPEG", quality=85)
             downloaded.unlink(missing_ok=True)
-        except (ComfyError, requests.RequestException, OSError) as exc:
-            log.warning("keyframe %s: no thumbnail (%s)", ref.node_id, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever it was (network, a decoder, the disk), the job goes on
+            log.warning("keyframe %s: no thumbnail (%s: %s)", ref.node_id, type(exc).__name__, exc)
             return
         self.made[ref.node_id] = target
