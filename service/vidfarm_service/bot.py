@@ -471,7 +471,7 @@ class TelegramBot:
             held = {"text": prompt, "message": message, "image": image, "last_image": last_image, "options": chosen}
             await self._ask_first(held, parameters, lang)
             return None
-        job = make_job(_owner(user), parameters, chat_id=message.chat_id)
+        job = make_job(_owner(user), parameters, chat_id=message.chat_id, lang=lang)
         self.people.remember_job(job.id, message.message_id, lang)
         text = self.status.text_for(job, lang)
         sent = await message.reply_text(text, reply_markup=running_buttons(job, lang), do_quote=True)

@@ -238,9 +238,18 @@ class ServiceFleet:
         return ("hour", budget.per_hour) if headroom <= budget.per_hour else ("day", budget.per_day)
 
     async def obtain(
-        self, job_id: str, owner: str, parameters: dict[str, Any], show: Stage, *, canceled: Callable[[], bool]
+        self,
+        job_id: str,
+        owner: str,
+        parameters: dict[str, Any],
+        show: Stage,
+        *,
+        canceled: Callable[[], bool],
+        lang: str = "",
     ) -> list[dict[str, str]] | None:
-        """The workers for the notebook's `workers`, or None if the job was canceled while they booted."""
+        """The workers for the notebook's `workers`, or None if the job was canceled while they booted. The
+        cold-start lines are in `lang` (the chat's), else in the prompt's language."""
+        lang = lang or language_of(str(parameters.get("prompt", "")))
         self.check_budget(owner)
         wanted = workers_for(parameters, min(self.max_per_job, self.scaler.policy.max_workers))
         clock = self.scaler.clock
@@ -256,7 +265,7 @@ class ServiceFleet:
                     self.give_back(job_id)
                     return None
                 self._check_waiting(lease, refused_before)
-                line = self.describe(lease, language_of(str(parameters.get("prompt", ""))))
+                line = self.describe(lease, lang)
                 if line != shown:
                     await show(line)
                     shown = line

@@ -49,6 +49,7 @@ class Job:
     attempts: int = 0
     rendered: bool = False  # its notebook reported progress (> 0): it used workers, so it counts against the quota
     keyframes: list[str] = field(default_factory=list)  # thumbnails of its finished keyframes (files in its folder)
+    lang: str = ""  # the chat's language, for what the service itself writes (empty: the prompt's)
 
     @property
     def counts_against_quota(self) -> bool:

@@ -246,11 +246,11 @@ class Runner:
             return current is None or current.status is JobStatus.CANCELING
 
         try:
-            workers = await self.fleet.obtain(job.id, job.owner, parameters, show, canceled=canceled)
+            workers = await self.fleet.obtain(job.id, job.owner, parameters, show, canceled=canceled, lang=job.lang)
         except JobRefused as exc:
             job = self.store.get(job.id) or job
             job.status, job.stage, job.finished = JobStatus.FAILED, "failed", time.time()
-            job.error = explain(exc, language_of(str(job.parameters.get("prompt", ""))))
+            job.error = explain(exc, job.lang or language_of(str(job.parameters.get("prompt", ""))))
             self.store.save(job)
             await self._notify(job)
             return False

@@ -92,5 +92,5 @@ def check_quota(store: JobStore, owner: str, limits: Limits, *, now: float | Non
         )
 
 
-def make_job(owner: str, parameters: dict[str, Any], *, chat_id: int | None = None) -> Job:
-    return Job(id=new_job_id(), owner=owner, parameters=parameters, status=JobStatus.QUEUED, chat_id=chat_id)
+def make_job(owner: str, parameters: dict[str, Any], *, chat_id: int | None = None, lang: str = "") -> Job:
+    return Job(id=new_job_id(), owner=owner, parameters=parameters, status=JobStatus.QUEUED, chat_id=chat_id, lang=lang)

@@ -41,12 +41,12 @@ async def _noop(line: str) -> None:
 
 
 def obtain(f: ServiceFleet, job_id: str, owner: str = "tg:1", parameters: dict[str, object] | None = None,
-           lines: list[str] | None = None) -> list[dict[str, str]] | None:  # fmt: skip
+           lines: list[str] | None = None, lang: str = "") -> list[dict[str, str]] | None:  # fmt: skip
     async def show(line: str) -> None:
         if lines is not None:
             lines.append(line)
 
-    return asyncio.run(f.obtain(job_id, owner, parameters or JOB, show, canceled=lambda: False))
+    return asyncio.run(f.obtain(job_id, owner, parameters or JOB, show, canceled=lambda: False, lang=lang))
 
 
 def test_a_job_gets_as_many_workers_as_its_plan_can_use() -> None:
@@ -68,6 +68,9 @@ def test_a_job_rents_its_workers_and_pays_their_loading_too(tmp_path: Path) -> N
     usage = f.give_back("j1")
     assert usage is not None and usage["workers"] == 4
     assert usage["gpu_seconds"] >= 4 * (300 + 120)  # busy + the 120 s each one loaded
+    japanese: list[str] = []  # the chat's language, whatever the prompt's ("a boat" is English)
+    assert obtain(fleet(tmp_path / "ja")[0], "j2", lines=japanese, lang="ja") is not None
+    assert japanese[0].startswith("GPUワーカーを4台レンタル中") and "ComfyUI" in japanese[-1]
     assert usage["cost"] == pytest.approx(usage["gpu_seconds"] * 0.45 / 3600, rel=1e-3)
     assert f.spent_today("tg:1") == pytest.approx(usage["cost"]) and f.spent_today("tg:2") == 0
     second = obtain(f, "j2")  # warm now: nothing new rented, no loading charged
