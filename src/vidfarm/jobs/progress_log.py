@@ -25,7 +25,7 @@ class ProgressEvent:
     stage: str
     fraction: float
     detail: str = ""
-    keyframes: list[str] | None = None  # thumbnails of the keyframes finished so far (vidfarm.jobs.thumbnails)
+    keyframes: list[str] | None = None  # all keyframe thumbnails so far, on the lines where the list grew
 
 
 class ProgressLog:

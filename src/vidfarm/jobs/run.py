@@ -124,6 +124,7 @@ def _render(
             values[name] = client.upload_image(getattr(spec, name), subfolder=folder)
     share = VR_SHARE if spec.vr else 1.0
     thumbnails = KeyframeThumbnails(client, job_dir / "keyframes")
+    logged: list[str] = []
 
     def progress(p: Progress) -> None:
         if on_progress:
@@ -131,7 +132,10 @@ def _render(
         detail = (p.node_class or "") + (
             f" {_counted(p.tasks)}" if p.tasks else f" {p.step}/{p.steps}" if p.steps else ""
         )
-        log.write(p.stage, head_fraction(p) * share, detail, thumbnails.update(p.keyframes))
+        made = thumbnails.update(p.keyframes)
+        news = made if made != logged else None  # the list when it grows, not on every progress line
+        logged[:] = made
+        log.write(p.stage, head_fraction(p) * share, detail, news)
 
     run = PromptRun(
         client, declaration.fill(declaration.graph(), values), dest_dir=job_dir / "head", on_progress=progress
