@@ -169,6 +169,12 @@ class TelegramBot:
         chosen, telegram = self.people.languages(user.id)
         return pick_language(chosen, telegram or user.language_code)
 
+    def stated_language(self, user: User) -> str:
+        """The person's language where they or Telegram said it (the /lang choice, language_code), else "": then
+        what the service writes about the job itself (the fleet's lines) follows the prompt's language."""
+        chosen, telegram = self.people.languages(user.id)
+        return pick_language(chosen, telegram or user.language_code) if chosen or telegram or user.language_code else ""
+
     def job_language(self, job: Job) -> str:
         remembered = self.people.job_chat(job.id)[1]
         if remembered:
@@ -471,7 +477,7 @@ class TelegramBot:
             held = {"text": prompt, "message": message, "image": image, "last_image": last_image, "options": chosen}
             await self._ask_first(held, parameters, lang)
             return None
-        job = make_job(_owner(user), parameters, chat_id=message.chat_id, lang=lang)
+        job = make_job(_owner(user), parameters, chat_id=message.chat_id, lang=self.stated_language(user))
         self.people.remember_job(job.id, message.message_id, lang)
         text = self.status.text_for(job, lang)
         sent = await message.reply_text(text, reply_markup=running_buttons(job, lang), do_quote=True)

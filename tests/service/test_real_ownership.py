@@ -87,7 +87,11 @@ def test_a_prompt_of_any_unicode_reaches_the_head_unchanged(real_service: Servic
     assert [s["prompt"] for s in plan["segments"]] == [prompt] * len(plan["segments"])
     assert job["parameters"]["prompt"] == prompt
     assert not (service.data_dir / "heads" / job_id).exists()  # succeeded: the cached segments went with the head
-    assert sorted(p.name for p in (service.data_dir / "outputs" / job_id).iterdir()) == [
+    outputs = service.data_dir / "outputs" / job_id
+    keyframes = sorted(p.name for p in (outputs / "keyframes").iterdir())  # the phone's photos, no download scratch
+    assert keyframes == [f"key-{i:02d}.jpg" for i in range(len(plan["segments"]) + 1)], keyframes
+    assert sorted(p.name for p in outputs.iterdir()) == [
+        "keyframes",
         "preview.mp4",
         "report.json",
         "summary.json",
