@@ -30,7 +30,7 @@ from vidfarm.comfy.run import TASKS_EVENT
 from vidfarm.errors import PlanError
 from vidfarm.jobs.options import default_recipe, pipeline_declaration
 from vidfarm.jobs.spec import content_id
-from vidfarm.render.dispatch import Dispatcher, Worker
+from vidfarm.render.dispatch import Dispatcher, Worker, task_index
 from vidfarm.render.long_video import dispatch_report, finish_job, render_segments
 from vidfarm.render.plan import Plan, make_plan, with_last_photo, with_photo
 from vidfarm.workflow.declaration import find_declaration
@@ -231,19 +231,14 @@ def _keyframe_refs(dispatcher: Dispatcher) -> list[dict[str, Any]]:
     own and lies in the input folder: not sent back)."""
     output = Path(folder_paths.get_output_directory()).resolve()
     refs = []
-    for task_id, files in sorted(dispatcher.finished_files("key").items(), key=lambda item: _order_key(item[0])):
+    for task_id, files in sorted(dispatcher.finished_files("key").items(), key=lambda item: task_index(item[0])):
         image = next((p for p in files.values() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")), None)
         if image is None or not image.resolve().is_relative_to(output):
             continue
         relative = image.resolve().relative_to(output)
         subfolder = relative.parent.as_posix()
-        refs.append({"index": _order_key(task_id), "filename": relative.name, "subfolder": subfolder, "type": "output"})
+        refs.append({"index": task_index(task_id), "filename": relative.name, "subfolder": subfolder, "type": "output"})
     return refs
-
-
-def _order_key(task_id: str) -> int:
-    tail = task_id.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _send_counts(dispatcher: Dispatcher, sent: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:

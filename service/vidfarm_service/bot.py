@@ -173,7 +173,7 @@ class TelegramBot:
         """The person's language where they or Telegram said it (the /lang choice, language_code), else "": then
         what the service writes about the job itself (the fleet's lines) follows the prompt's language."""
         chosen, telegram = self.people.languages(user.id)
-        return pick_language(chosen, telegram or user.language_code) if chosen or telegram or user.language_code else ""
+        return self.language(user) if chosen or telegram or user.language_code else ""
 
     def job_language(self, job: Job) -> str:
         remembered = self.people.job_chat(job.id)[1]

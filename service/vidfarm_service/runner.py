@@ -245,12 +245,13 @@ class Runner:
             current = self.store.get(job.id)
             return current is None or current.status is JobStatus.CANCELING
 
+        lang = job.lang or language_of(str(job.parameters.get("prompt", "")))  # the chat's, else the prompt's
         try:
-            workers = await self.fleet.obtain(job.id, job.owner, parameters, show, canceled=canceled, lang=job.lang)
+            workers = await self.fleet.obtain(job.id, job.owner, parameters, show, canceled=canceled, lang=lang)
         except JobRefused as exc:
             job = self.store.get(job.id) or job
             job.status, job.stage, job.finished = JobStatus.FAILED, "failed", time.time()
-            job.error = explain(exc, job.lang or language_of(str(job.parameters.get("prompt", ""))))
+            job.error = explain(exc, lang)
             self.store.save(job)
             await self._notify(job)
             return False

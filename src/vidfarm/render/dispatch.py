@@ -528,3 +528,8 @@ def _file_digest(path: Path) -> str:
 def _order(task_id: str) -> tuple[str, int]:
     kind, _, number = task_id.rpartition("-")
     return (kind, int(number)) if number.isdigit() else (task_id, 0)
+
+
+def task_index(task_id: str) -> int:
+    """The number of a task (`key-3` -> 3), 0 for an id without one."""
+    return _order(task_id)[1]
