@@ -339,5 +339,8 @@ def read_side_data(path: str | Path) -> DecodedSideData:
 
 def _side_data_words(frame: Any) -> dict[str, tuple[int, ...]]:
     """Type name → the first nine little-endian u32 of that side data (AVStereo3D / AVSphericalMapping)."""
-    items: list[Any] = list(frame.side_data)  # PyAV iterates SideData objects (its stubs say str)
-    return {item.type.name: struct.unpack_from("<9I", bytes(item)) for item in items if len(bytes(item)) >= 36}
+    side_data = frame.side_data
+    # PyAV 18 made this a mapping (Type -> SideData; iterating yields the keys); before, a sequence of SideData.
+    items: list[Any] = list(side_data.values()) if hasattr(side_data, "values") else list(side_data)
+    blobs = [(item.type.name, bytes(item)) for item in items]
+    return {name: struct.unpack_from("<9I", blob) for name, blob in blobs if len(blob) >= 36}
