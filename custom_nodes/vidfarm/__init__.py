@@ -1,9 +1,9 @@
 """vidfarm node pack for ComfyUI (V3 schema): thin node classes over the vidfarm core.
 
 The core is found by import: a worker (scripts/install-worker, the worker image) installs the `vidfarm` package
-into ComfyUI's venv. Only when it is not installed - a development checkout, where scripts/setup-comfyui links
-this folder into ComfyUI - is it taken from the repository's src/ next to this folder, so one checkout serves the
-notebooks, the service and the engine.
+into ComfyUI's venv. Only when it is not installed - a development checkout, whose LocalComfy links this folder
+into each instance's own base directory (never into the shared install) - is it taken from the repository's src/
+next to this folder (found through the link), so one checkout serves the notebooks, the service and the engine.
 """
 
 from __future__ import annotations

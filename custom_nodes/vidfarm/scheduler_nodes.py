@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -155,7 +154,9 @@ def _local_workers(count: int) -> list[Worker]:
     """Workers on this machine, started once and kept warm; they die with this process (even on a crash)."""
     with _LOCAL_LOCK:
         started = _LOCAL_WORKERS.setdefault(count, [])
-        install = Path(sys.executable).resolve().parents[2]
+        # the install this head runs (<install>/comfyui/folder_paths.py): its workers are the same engine. Not
+        # sys.executable, whose venv link resolves to the system's python, outside any install.
+        install = Path(folder_paths.__file__).resolve().parents[1]
         base = Path(folder_paths.get_user_directory()).parent / "vidfarm_workers"
         while len(started) < count:
             worker = LocalComfy(

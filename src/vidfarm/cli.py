@@ -8,6 +8,7 @@ vidfarm run NAME | FILE.json [--set key=value ...] [--image FILE] [--server URL]
 vidfarm du [DATA_DIR]
 
 `run` saves each run's outputs in a new folder (DIR/NAME-YYYYmmdd-HHMMSS): a run never overwrites an earlier one.
+Stopped (Ctrl-C, SIGTERM), it cancels its prompt on the server, says so and exits with 130 / 143.
 
 FILE.json may be an API-format export or an editor (UI-format) file; an editor file is converted with the server's
 (or the saved) /object_info.
@@ -18,13 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from vidfarm.comfy import ComfyClient, Progress, PromptRun
+from vidfarm.comfy.compat import version_found, version_line
 from vidfarm.comfy.local import REPO
-from vidfarm.errors import VidfarmError, WorkflowInvalid
+from vidfarm.comfy.stopping import StopSignals
+from vidfarm.errors import ComfyError, Stopped, VidfarmError, WorkflowInvalid
 from vidfarm.jobs.retention import unique_dir, usage
 from vidfarm.workflow.check import CheckReport, check_declaration, check_opened, load_object_info
 from vidfarm.workflow.declaration import find_declaration, find_declarations
@@ -73,6 +77,15 @@ def _object_info(args: argparse.Namespace) -> tuple[ObjectInfo, str]:
     return load_object_info(args.object_info), str(args.object_info)
 
 
+def _version(args: argparse.Namespace) -> str | None:
+    """The ComfyUI version checked against: the server's, or the one a saved snapshot's name carries."""
+    if args.server:
+        version = _client(args).system_stats().get("system", {}).get("comfyui_version")
+        return str(version) if version else None
+    named = re.match(r"comfyui-(\d+(?:\.\d+)+)", Path(args.object_info).name)
+    return named.group(1) if named else None
+
+
 def _reports(args: argparse.Namespace, object_info: ObjectInfo) -> list[CheckReport]:
     """Named workflows and files; with no names, every declaration and every undeclared .json in the folder."""
     present = bool(args.server)
@@ -89,7 +102,11 @@ def _reports(args: argparse.Namespace, object_info: ObjectInfo) -> list[CheckRep
 
 def cmd_validate(args: argparse.Namespace) -> int:
     object_info, source = _object_info(args)
-    print(f"checking against {source} ({len(object_info)} node classes)")
+    version = _version(args)
+    print(f"checking against {source} ({len(object_info)} node classes): {version_found(version)}")
+    old = version_line(version, where=source) if version or args.server else None  # a server without one is old
+    if old:
+        print(old)
     reports = _reports(args, object_info)
     if not reports:
         print(f"nothing to check: {args.dir} has no workflow declarations (.toml) and no workflow files (.json)")
@@ -165,12 +182,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         values["image"] = client.upload_image(args.image)
     graph = opened.fill(values)
     dest = unique_dir(args.out, Path(args.name).stem)
-    result = PromptRun(client, graph, dest_dir=dest, on_progress=print_progress).wait()
+    run = PromptRun(client, graph, dest_dir=dest, on_progress=print_progress)
+    with StopSignals() as signals:  # Ctrl-C or SIGTERM: the prompt must not keep running on the server
+        try:
+            with signals.held():  # the server knows the prompt before a stop is acted on
+                run.start()
+            result = run.wait()
+        except Stopped as stop:
+            signals.ignore_more()
+            print(f"\nstopped: {_cancelled(run)}", file=sys.stderr)
+            return stop.exit_code
     print(file=sys.stderr)
     for output in result.outputs:
         info = output.info
         print(f"{output.path}  {info.kind} {info.width}x{info.height} {info.frames} frames {info.fps:g} fps")
     return 0
+
+
+def _cancelled(run: PromptRun) -> str:
+    """Cancel the run's prompt on the server and say how that went, in one line."""
+    try:
+        if run.cancel():
+            return f"prompt {run.prompt_id} cancelled on the server"
+        reason = "the server did not answer"
+    except ComfyError as exc:
+        reason = str(exc)
+    return f"prompt {run.prompt_id} may still run on {run.client.url}: cancelling it failed ({reason})"
 
 
 def cmd_du(args: argparse.Namespace) -> int:

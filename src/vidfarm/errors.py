@@ -30,6 +30,8 @@ VidfarmError
     ├── PromptLost             the server forgot the prompt (restart) and the re-submission was lost too
     ├── WorkerStalled          no sign of progress for longer than allowed (a hung worker)
     └── OutputInvalid          an output file is missing, empty or does not decode
+
+Stopped (a BaseException, like KeyboardInterrupt)  this process was told to stop (SIGINT, SIGTERM) while it waited
 """
 
 from __future__ import annotations
@@ -239,3 +241,16 @@ class WorkerStalled(ComfyError):
 
 class OutputInvalid(ComfyError):
     pass
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived while a prompt ran (`vidfarm.comfy.stopping`). Not a VidfarmError: like
+    KeyboardInterrupt it must pass every `except Exception` on its way to the one place that cancels the prompt."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM

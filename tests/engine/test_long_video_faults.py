@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import declaration, pool_json, require_comfy_install
+from tests.support.waiting import deadline_s, wait_for
 from vidfarm.comfy import ComfyClient, PromptRun, RunResult
 from vidfarm.comfy.local import LocalComfy
 from vidfarm.errors import ExecutionInterrupted
@@ -25,7 +25,7 @@ def own_workers(tmp_path: Path) -> Iterator[list[LocalComfy]]:
     require_comfy_install()
     workers = [LocalComfy(tmp_path / f"worker{i}").launch() for i in range(2)]
     for worker in workers:
-        worker.wait_ready(120)
+        worker.wait_ready(deadline_s(240))
     yield workers
     for worker in workers:
         if worker.process is not None and worker.process.poll() is None:
@@ -57,23 +57,21 @@ class Job:
         return self
 
     def finish(self, timeout: float = 600) -> RunResult:
-        self.thread.join(timeout)
+        self.thread.join(deadline_s(timeout))  # a bound that only turns a hang into a failure
         if self.error:
             raise self.error
-        assert self.result is not None, "the job did not finish in time"
+        assert self.result is not None, f"the job did not finish within {deadline_s(timeout):.0f} s"
         return self.result
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)
+def is_segment(graph: dict[str, Any]) -> bool:
+    return any(n.get("class_type") == "VidfarmStandInFirstLast" for n in graph.values())
 
 
-def running_segment(worker: LocalComfy) -> bool:
+def running_segment(worker: LocalComfy) -> dict[str, Any] | None:
+    """The graph of the segment the worker renders now, if it renders one."""
     running = ComfyClient(worker.url).http.get_json("/queue")["queue_running"]
-    return any(n.get("class_type") == "VidfarmStandInFirstLast" for item in running for n in item[2].values())
+    return next((item[2] for item in running if is_segment(item[2])), None)
 
 
 def report_of(result: RunResult) -> dict[str, Any]:
@@ -89,7 +87,7 @@ def video_frames(result: RunResult) -> int:
 
 def test_worker_killed_mid_segment(comfy_server: LocalComfy, own_workers: list[LocalComfy], tmp_path: Path) -> None:
     job = Job(comfy_server, tmp_path, workers=pool_json(own_workers), hang_timeout=6.0, job_id="kill-test").start()
-    wait_until(lambda: running_segment(own_workers[1]))
+    wait_for(lambda: running_segment(own_workers[1]), "test-1 renders a segment")
     own_workers[1].kill()
     result = job.finish()
     assert video_frames(result) == 96
@@ -103,7 +101,7 @@ def test_hung_worker_loses_its_segment_after_the_timeout(
     comfy_server: LocalComfy, own_workers: list[LocalComfy], tmp_path: Path
 ) -> None:
     job = Job(comfy_server, tmp_path, workers=pool_json(own_workers), hang_timeout=5.0, job_id="hang-test").start()
-    wait_until(lambda: running_segment(own_workers[0]))
+    wait_for(lambda: running_segment(own_workers[0]), "test-0 renders a segment")
     assert own_workers[0].process is not None
     own_workers[0].process.send_signal(signal.SIGSTOP)  # alive, port open, answers nothing: a hung worker
     result = job.finish()
@@ -116,13 +114,13 @@ def test_hung_worker_loses_its_segment_after_the_timeout(
 
 def test_cancel_reaches_every_worker(comfy_server: LocalComfy, own_workers: list[LocalComfy], tmp_path: Path) -> None:
     job = Job(comfy_server, tmp_path, workers=pool_json(own_workers), job_id="cancel-test", seconds=30.0).start()
-    wait_until(lambda: all(running_segment(w) for w in own_workers))
+    wait_for(lambda: all(running_segment(w) for w in own_workers), "both workers render a segment")
     job.run.cancel()
     with pytest.raises(ExecutionInterrupted):
         job.finish()
     for worker in own_workers:  # nothing keeps running or waiting anywhere
         client = ComfyClient(worker.url)
-        wait_until(lambda c=client: c.queue() == ([], []), timeout=30)  # type: ignore[misc]
+        wait_for(lambda c=client: c.queue() == ([], []), f"{worker.url} has nothing queued or running")  # type: ignore[misc]
 
 
 def test_head_restarted_mid_job_reuses_finished_segments(
@@ -130,7 +128,7 @@ def test_head_restarted_mid_job_reuses_finished_segments(
 ) -> None:
     cache = own_server.base_dir / "output" / "vidfarm" / "jobs" / "restart-test" / "cache"
     job = Job(own_server, tmp_path, workers=pool_json(worker_pool), job_id="restart-test").start()
-    wait_until(lambda: len(list(cache.glob("seg-*.json"))) >= 2)
+    wait_for(lambda: len(list(cache.glob("seg-*.json"))) >= 2, "two segments finished in the head's cache")
     own_server.kill()
     finished_before = {p.name.split("-")[1] for p in cache.glob("seg-*.json")}
     own_server.start()

@@ -6,7 +6,6 @@ behind their token proxies, a head, and the pipeline notebook run by papermill, 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from tests.engine.test_worker_start import start, stop
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.proxies import TEST_TOKEN
 from tests.support.real_models import TINY_PACK
+from tests.support.waiting import wait_for
 from vidfarm.comfy.local import LocalComfy, free_port
 from vidfarm.fleet.autoscaler import Worker
 from vidfarm.fleet.pool import http_ready
@@ -68,12 +68,19 @@ def fetched_workers(
     processes = [start(root / f"w{i}", hub, port, **env) for i, port in enumerate(ports)]
     ready = http_ready(models_for(WORKFLOW_NAMES, WORKFLOWS), timeout=5)
     try:
-        deadline = time.monotonic() + 240
-        for i, (process, port) in enumerate(zip(processes, ports, strict=True)):
-            while not ready(Worker(f"w{i}", TEST_TOKEN, 0.4, 0.0, 0.0, url=f"http://127.0.0.1:{port}")):
+        workers = [
+            Worker(f"w{i}", TEST_TOKEN, 0.4, 0.0, 0.0, url=f"http://127.0.0.1:{port}") for i, port in enumerate(ports)
+        ]
+
+        def all_ready() -> bool:  # both boot at once; a worker that exits fails at once, with its log
+            for i, process in enumerate(processes):
                 assert process.poll() is None, (root / f"w{i}" / "worker.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, (root / f"w{i}" / "worker.log").read_text()[-3000:]
-                time.sleep(0.5)
+            return all([ready(worker) for worker in workers])
+
+        def logs() -> str:
+            return "\n".join((root / f"w{i}" / "worker.log").read_text()[-1500:] for i in range(2))
+
+        wait_for(all_ready, "both workers ready", every=0.5, describe=logs)
         made = tiny_models[1]
         for model in {(m.folder, m.file) for m in models_for(WORKFLOW_NAMES, WORKFLOWS)}:
             assert len(hub.gets(model[1])) >= 2, model  # each worker's bootstrap downloaded it from the hub

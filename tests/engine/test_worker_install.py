@@ -19,6 +19,8 @@ import requests
 from tests.conftest import REPO, WORKFLOWS, require_comfy_install
 from tests.engine.test_long_video import outputs, run_long_video
 from tests.fakes.proxies import TEST_TOKEN
+from tests.support.waiting import wait_for
+from vidfarm.comfy.compat import MIN_VERSION
 from vidfarm.comfy.local import LocalComfy, free_port
 from vidfarm.fleet.autoscaler import Worker
 from vidfarm.fleet.pool import http_ready, node_classes_for
@@ -41,6 +43,7 @@ def installed_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         text=True,
     )
     assert install.returncode == 0, install.stderr
+    assert f"(oldest supported {MIN_VERSION})" in install.stderr  # check-node-pack names the version it found
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("VIDFARM_", "PYTHONPATH"))},
@@ -72,10 +75,8 @@ def test_the_installed_worker_renders_a_heads_segments_behind_its_token(
     assert "VidfarmTiledUpscale" in needed and "CreateVideo" in needed
     ready = http_ready(node_classes=needed, timeout=5)
     worker = Worker("rented-0", TEST_TOKEN, 0.4, 0.0, 0.0, url=url)
-    deadline = time.monotonic() + 180
-    while not ready(worker):
-        assert time.monotonic() < deadline, f"{ready.reasons()}\n{(tmp / 'worker.log').read_text()[-3000:]}"
-        time.sleep(0.5)
+    wait_for(lambda: ready(worker), "the installed worker ready", every=0.5,
+             describe=lambda: f"{ready.reasons()}\n{(tmp / 'worker.log').read_text()[-3000:]}")  # fmt: skip
 
     # The one venv: ComfyUI runs the installed core (not this checkout) and the pack copied beside it.
     ps = subprocess.run(["ps", "-ww", "-eo", "args="], capture_output=True, text=True).stdout
@@ -112,10 +113,12 @@ def test_readiness_names_the_missing_node_class_on_which_worker(installed_worker
     url, _ = installed_worker
     ready = http_ready(node_classes=["VidfarmTiledUpscale", "ComfySwitchNode"], timeout=5)
     worker = Worker("gpu-3", TEST_TOKEN, 0.4, 0.0, 0.0, url=url)
-    deadline = time.monotonic() + 180
-    while ready.missing(worker) is not None and "lacks" not in str(ready.missing(worker)):
-        assert time.monotonic() < deadline
-        time.sleep(0.5)  # still booting
+
+    def booted() -> bool:  # ready, or answering that it lacks a node class: no longer "still booting"
+        missing = ready.missing(worker)
+        return missing is None or "lacks" in str(missing)
+
+    wait_for(booted, "the worker booted", every=0.5, describe=lambda: str(ready.missing(worker)))
     assert not ready(worker)
     message = ready.reasons()
     assert message.startswith("worker gpu-3 lacks node class ComfySwitchNode") and "VidfarmTiledUpscale" not in message

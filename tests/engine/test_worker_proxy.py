@@ -15,6 +15,7 @@ import requests
 import websocket
 
 from tests.fakes.proxies import TEST_TOKEN
+from tests.support.waiting import wait_for
 from vidfarm.comfy.local import LocalComfy, free_port
 from vidfarm.worker.token_proxy import ProxyThread, TokenProxy
 from vidfarm.worker.watchdog import Watchdog
@@ -73,23 +74,20 @@ def test_the_proxy_command_runs_the_shutdown_command_after_silence(comfy_server:
          "--port", str(port), "--idle-shutdown", "3", "--shutdown-command", f"touch {marker}"],
         env=env,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def shut_down_while_asked_without_the_token() -> bool:
+        requests.get(url + "/queue", timeout=5)  # unauthenticated: does not count as use
+        return marker.exists()
+
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/system_stats", headers=GOOD, timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        for _ in range(6):  # authenticated requests every 0.5 s keep it alive past its 3 s limit
-            assert requests.get(f"http://127.0.0.1:{port}/queue", headers=GOOD, timeout=5).ok
+        wait_for(lambda: requests.get(url + "/system_stats", headers=GOOD, timeout=5).ok, "the proxy answers",
+                 ignore=(requests.ConnectionError, requests.Timeout))  # fmt: skip
+        for _ in range(6):  # a client in use: authenticated requests every 0.5 s keep it alive past its 3 s limit
+            assert requests.get(url + "/queue", headers=GOOD, timeout=5).ok
             time.sleep(0.5)
         assert not marker.exists()
-        deadline = time.monotonic() + 30
-        while not marker.exists() and time.monotonic() < deadline:
-            requests.get(f"http://127.0.0.1:{port}/queue", timeout=5)  # unauthenticated: does not count
-            time.sleep(0.3)
-        assert marker.exists()
+        wait_for(shut_down_while_asked_without_the_token, "the shutdown command run after 3 s unused", every=0.3)
     finally:
         process.terminate()
         process.wait(10)

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import requests
@@ -16,6 +15,7 @@ import requests
 from tests.conftest import REPO, require_comfy_install
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.proxies import TEST_TOKEN
+from tests.support.waiting import wait_for
 from vidfarm.comfy.local import free_port
 from vidfarm.fleet.autoscaler import Worker
 from vidfarm.fleet.pool import http_ready
@@ -69,13 +69,16 @@ def test_worker_start_fetches_models_and_serves_comfyui_only_behind_the_token(tm
     worker = Worker("w", TEST_TOKEN, 0.4, 0.0, 0.0, url=url)
     ready = http_ready(find_declaration(tmp_path / "workflows", "tiny").models, timeout=2)
     stages: list[str] = []  # what the probe read from /vidfarm/boot while ComfyUI did not answer yet
+
+    def up() -> bool:
+        assert process.poll() is None, (tmp_path / "worker.log").read_text()
+        if ready(worker):
+            return True
+        stages.extend([ready.boot["w"]["stage"]] if "w" in ready.boot else [])
+        return False
+
     try:
-        deadline = time.monotonic() + 180
-        while not ready(worker):
-            assert process.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
-            stages += [ready.boot["w"]["stage"]] if "w" in ready.boot else []
-            time.sleep(0.5)
+        wait_for(up, "the worker ready", every=0.5, describe=lambda: (tmp_path / "worker.log").read_text()[-3000:])
         assert (tmp_path / "base" / "models" / "vae" / "tiny_vae.safetensors").read_bytes() == MODEL
         assert "comfyui" in stages and set(stages) <= {"starting", "models", "comfyui"}, stages  # in view, in order
         assert stages == sorted(stages, key=["starting", "models", "comfyui"].index)

@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support import waiting
+
 TOKEN = "123456:TEST-fake-bot-token-abcdefghij"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "vidfarm", "username": "vidfarm_test_bot"}
 
@@ -52,7 +54,7 @@ class FakeBotApi:
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
         self._thread.start()
-        ready.wait(10)
+        assert ready.wait(waiting.deadline_s(60)), "the fake Bot API did not start"
         return self
 
     def _serve(self, ready: threading.Event) -> None:
@@ -180,16 +182,16 @@ class FakeBotApi:
         parameters = call.fields.get("reply_parameters")
         return int(json.loads(parameters)["message_id"]) if parameters else None
 
-    def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 120, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
+    def wait_for(
+        self, predicate: Callable[[], Any], *, timeout: float = waiting.DEFAULT_TIMEOUT_S, what: str = ""
+    ) -> Any:
+        """tests.support.waiting.wait_for, saying what the bot sent instead when it never happens."""
+        return waiting.wait_for(predicate, what or str(predicate), timeout=timeout, every=0.1, describe=self._seen)
+
+    def _seen(self) -> str:
         with self._lock:
-            seen = [(c.method, c.fields.get("text", "")[:80]) for c in self.calls if c.method != "getUpdates"]
-        raise AssertionError(f"timed out waiting for {what or predicate}; the bot sent: {seen}")
+            sent = [(c.method, c.fields.get("text", "")[:80]) for c in self.calls if c.method != "getUpdates"]
+        return f"the bot sent {sent}"
 
     # the server
     async def _method(self, request: web.Request) -> web.Response:

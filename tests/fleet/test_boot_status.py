@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from vidfarm_service.fleet import boot_line
 
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.proxies import TEST_TOKEN
+from tests.support.waiting import wait_for
 from vidfarm.fleet.autoscaler import Worker
 from vidfarm.fleet.pool import HttpReadiness
 from vidfarm.worker import boot_status
@@ -36,14 +36,9 @@ def test_the_meter_writes_bytes_done_while_downloads_run_and_all_at_the_end(tmp_
         assert boot_status.read(status) == {"stage": "models", "done_bytes": 0, "total_bytes": 1000,
                                             "files_done": 0, "files_total": 2}  # fmt: skip
         done[0] = 420
-        deadline = time.monotonic() + 5
-        while boot_status.read(status)["done_bytes"] != 420:
-            assert time.monotonic() < deadline, "the meter did not write"
-            time.sleep(0.01)
+        wait_for(lambda: boot_status.read(status)["done_bytes"] == 420, "the meter wrote 420 bytes done", every=0.01)
         done[0] = 5000  # never past the total (an estimate of a size can be low)
-        while boot_status.read(status)["done_bytes"] != 1000:
-            assert time.monotonic() < deadline, "the meter did not write"
-            time.sleep(0.01)
+        wait_for(lambda: boot_status.read(status)["done_bytes"] == 1000, "the meter wrote the total", every=0.01)
     assert boot_status.read(status)["files_done"] == 2
     assert boot_status.read(None) == {"stage": "starting"}
     (tmp_path / "bad.json").write_text("{not json")

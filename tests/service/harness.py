@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import httpx
 
 from tests.conftest import REPO
 from tests.fakes.telegram import TOKEN, FakeBotApi
+from tests.support.waiting import wait_for
 
 API_TOKEN = "api-token-for-tests-0123456789"
 LINK_SECRET = "link-secret-for-tests-0123456789"
@@ -69,16 +69,15 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             cwd=self.data_dir,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the service exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError(f"the service did not come up:\n{self.log()[-3000:]}")
+        wait_for(self._healthy, "the service answers /healthz", every=0.2, ignore=(httpx.HTTPError,),
+                 describe=lambda: self.log()[-3000:])  # fmt: skip
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the service exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+        return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
 
     def log(self) -> str:
         path = self.data_dir / "service.log"
@@ -109,10 +108,16 @@ class ServiceProcess:
         return data
 
     def wait_status(self, job_id: str, *statuses: str, timeout: float = 300) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        job = self.job(job_id)
-        while job["status"] not in statuses and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job = self.job(job_id)
-        assert job["status"] in statuses, f"job {job_id} is {job['status']}: {job['error']}\n{self.log()[-3000:]}"
-        return job
+        seen: list[dict[str, Any]] = []
+
+        def reached() -> dict[str, Any] | None:
+            seen[:] = [self.job(job_id)]
+            return seen[0] if seen[0]["status"] in statuses else None
+
+        def describe() -> str:
+            job = seen[0] if seen else {"status": "?", "error": ""}
+            return f"job {job_id} is {job['status']}: {job['error']}\n{self.log()[-3000:]}"
+
+        found: dict[str, Any] = wait_for(reached, f"job {job_id} {' or '.join(statuses)}", timeout=timeout,
+                                         every=0.2, describe=describe)  # fmt: skip
+        return found

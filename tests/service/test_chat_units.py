@@ -210,6 +210,13 @@ class _RecordingBot:
         self.photos.append((photo, caption))
 
 
+async def _settled(job_id: str) -> None:
+    """Until the job's status task (its edit, then its photos or delivery) has run: awaited, no clock involved."""
+    for task in asyncio.all_tasks():
+        if task.get_name() == f"status-{job_id}":
+            await task
+
+
 def test_keyframe_thumbnails_go_once_each_up_to_the_cap_and_only_while_running(tmp_path: Path) -> None:
     paths = []
     for index in (0, 2, 1, 3):
@@ -232,10 +239,10 @@ def test_keyframe_thumbnails_go_once_each_up_to_the_cap_and_only_while_running(t
         for shown in (paths[:1], paths[:1], paths[:3], paths):  # the same list twice, then more, then past the cap
             job.keyframes = [str(p) for p in shown]
             await status.on_job(job)
-            await asyncio.sleep(0.05)
+            await _settled(job.id)
         job.status, job.keyframes = JobStatus.SUCCEEDED, [str(tmp_path / "key-09.jpg")]
         await status.on_job(job)
-        await asyncio.sleep(0.05)
+        await _settled(job.id)
         await status.close()
         return bot.photos
 

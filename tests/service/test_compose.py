@@ -9,7 +9,6 @@ import re
 import secrets
 import signal
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import requests
 import yaml
 
 from tests.conftest import REPO
+from tests.support.waiting import wait_for
 from vidfarm.comfy.local import free_port
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -79,16 +79,14 @@ def compose_service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]
     process = subprocess.Popen(command, cwd=REPO, env={**base_env, **env}, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, (tmp_path / "service.log").read_text()
+        return requests.get(url + "/healthz", timeout=5).ok
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "service.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "service.log").read_text()
-            try:
-                if requests.get(url + "/healthz", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.3)
+        wait_for(healthy, "the service answers /healthz", ignore=(requests.ConnectionError, requests.Timeout),
+                 describe=lambda: (tmp_path / "service.log").read_text()[-3000:])  # fmt: skip
         yield url, env, volumes
     finally:
         if process.poll() is None:

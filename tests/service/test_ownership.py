@@ -6,7 +6,6 @@ stops it only when it ends normally; test_real_ownership.py does the same with t
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tests.fakes.telegram import FakeBotApi
 from tests.service.harness import FRIEND, ServiceProcess
 from tests.service.ownership import job_processes
 from tests.service.test_phone import status_message
+from tests.support.waiting import wait_for
 
 LONG = '{"seconds": 30, "width": 320, "height": 180}'
 
@@ -27,19 +27,10 @@ def bot_api() -> Iterator[FakeBotApi]:
     fake.stop()
 
 
-def _wait(condition: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _rendering(service: ServiceProcess, job_id: str) -> dict[int, str]:
     """Wait until the job renders and its stand-in head runs; its processes then."""
-    _wait(lambda: service.job(job_id)["fraction"] > 0, "rendering")
-    _wait(lambda: any(f"heads/{job_id}" in c for c in job_processes(service.data_dir, job_id).values()), "the head")
+    wait_for(lambda: service.job(job_id)["fraction"] > 0, "rendering")
+    wait_for(lambda: _heads(service, job_id), "the stand-in head")
     return job_processes(service.data_dir, job_id)
 
 
@@ -63,7 +54,7 @@ def test_sigterm_to_the_service_stops_every_process_of_the_job(
         service.start()  # the job resumes after the restart and finishes
         job = service.wait_status(job_id, "succeeded", timeout=120)
         assert job["result"]["prompt"] == "a slow river"
-        _wait(lambda: not job_processes(service.data_dir, job_id), "the job's processes gone after it succeeded")
+        wait_for(lambda: not job_processes(service.data_dir, job_id), "the job's processes gone after it succeeded")
         assert not (service.data_dir / "heads" / job_id).exists()  # scratch (cached segments) gone at the end
         assert (service.data_dir / "outputs" / job_id / "video.mp4").is_file()  # deliverables kept
     finally:
@@ -90,15 +81,18 @@ def test_a_crashed_service_leaves_orphans_that_the_next_start_stops(bot_api: Fak
     try:
         job_id = service.api.post("/api/jobs", json={"prompt": "a slow river"}).json()["id"]
         before = _rendering(service, job_id)
-        service.kill()  # SIGKILL: no clean-up at all
-        time.sleep(1)
-        assert job_processes(service.data_dir, job_id), "the orphans this test is about"
+        service.kill()  # SIGKILL: no clean-up at all (kill() returns once the service is reaped)
+        assert _heads(service, job_id), "the orphan this test is about: the head, in a session of its own"
         service.start()
         gone = [pid for pid in before if not Path(f"/proc/{pid}").exists() or not _not_zombie(pid)]
         assert sorted(gone) == sorted(before)  # the new start stopped every one of the old run's processes
         service.wait_status(job_id, "succeeded", timeout=120)
     finally:
         service.stop()
+
+
+def _heads(service: ServiceProcess, job_id: str) -> list[str]:
+    return [c for c in job_processes(service.data_dir, job_id).values() if f"heads/{job_id}" in c]
 
 
 def _not_zombie(pid: int) -> bool:

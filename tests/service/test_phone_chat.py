@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +17,10 @@ from PIL import Image
 from tests.conftest import REPO
 from tests.fakes.telegram import Call, FakeBotApi
 from tests.service.harness import ADMIN, FRIEND, STRANGER, ServiceProcess, free_port
+from tests.support.waiting import deadline_s, wait_for
 
 JA_USER, EN_USER = FRIEND, ADMIN
+BROWSER_MS = deadline_s(60) * 1000  # Playwright waits on its conditions itself: one generous bound, in ms
 STICKER = {"file_id": "S", "file_unique_id": "S", "width": 1, "height": 1, "is_animated": False, "is_video": False,
            "type": "regular"}  # fmt: skip
 
@@ -115,7 +116,8 @@ def test_a_portrait_photo_makes_a_portrait_video_and_an_album_makes_one_job(
     bot_api.send_photo(EN_USER, jpeg((64, 48)), caption="first and last", album="album-1")
     bot_api.send_photo(EN_USER, jpeg((64, 48)), album="album-1")
     wait_sent(bot_api, "sendMessage", EN_USER, before, "🎬", "one status for the album")
-    time.sleep(2)
+    album = newest_job(service, EN_USER)["parameters"]
+    assert isinstance(album, dict) and album["image"] and album["last_image"]  # both photos in it: none left over
     assert len(service.jobs()) == jobs_before + 1
     assert len(sent_after(bot_api, "sendMessage", EN_USER, before, "🎬")) == 1
 
@@ -235,9 +237,9 @@ def test_the_watch_page_plays_on_a_phone(bot_api: FakeBotApi, service: ServicePr
             phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
             tab = phone.new_page()
             tab.goto(url + "&lang=ja")
-            tab.wait_for_function("document.querySelector('video').readyState >= 2", timeout=30_000)
+            tab.wait_for_function("document.querySelector('video').readyState >= 2", timeout=BROWSER_MS)
             tab.evaluate("document.querySelector('video').muted = true; document.querySelector('video').play()")
-            tab.wait_for_function("document.querySelector('video').currentTime > 0.2", timeout=30_000)
+            tab.wait_for_function("document.querySelector('video').currentTime > 0.2", timeout=BROWSER_MS)
             size = tab.evaluate(
                 "[document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]"
             )
@@ -247,9 +249,9 @@ def test_the_watch_page_plays_on_a_phone(bot_api: FakeBotApi, service: ServicePr
             box = tab.locator("video").bounding_box()
             assert box is not None and box["width"] <= 390
             tab.goto(url + "&lang=en")  # the docs' screenshot in English: no CJK font needed on the machine
-            tab.wait_for_function("document.querySelector('video').readyState >= 2", timeout=30_000)
+            tab.wait_for_function("document.querySelector('video').readyState >= 2", timeout=BROWSER_MS)
             tab.evaluate("document.querySelector('video').currentTime = 1")
-            tab.wait_for_function("document.querySelector('video').seeking === false", timeout=30_000)
+            tab.wait_for_function("document.querySelector('video').seeking === false", timeout=BROWSER_MS)
             tab.screenshot(path=str(REPO / "docs" / "images" / "watch-page-phone.png"))
         finally:
             browser.close()
@@ -296,7 +298,7 @@ def test_the_api_serves_while_telegram_is_down_and_the_bot_connects_later(tmp_pa
     try:
         svc.start()
         assert svc.api.post("/api/jobs", json={"prompt": "while telegram is down"}).status_code == 201
-        time.sleep(2)
+        wait_for(lambda: "unreachable" in svc.log(), "the service saw Telegram unreachable", describe=svc.log)
         absent.start()
         absent.send_text(FRIEND, "/help")
         assert (

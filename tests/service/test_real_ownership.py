@@ -5,7 +5,6 @@ And a prompt of any Unicode reaches the head and comes back in the job's report 
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tests.conftest import require_comfy_install
 from tests.fakes.telegram import FakeBotApi
 from tests.service.harness import REAL_NOTEBOOK, ServiceProcess
 from tests.service.ownership import job_processes
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -29,17 +29,16 @@ def real_service(tmp_path: Path) -> Iterator[ServiceProcess]:
         bot_api.stop()
 
 
-def _wait(condition: object, what: str, timeout: float = 300, every: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
+def _heads(service: ServiceProcess, job_id: str) -> dict[int, str]:
+    return {p: c for p, c in job_processes(service.data_dir, job_id).items() if f"heads/{job_id}" in c}
 
 
-def _heads(service: ServiceProcess, job_id: str) -> list[str]:
-    return [c for c in job_processes(service.data_dir, job_id).values() if f"heads/{job_id}" in c]
+def _gone(pid: int) -> bool:
+    """Not running: no such process, or a zombie (dead, waiting for its parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 @pytest.mark.engine
@@ -48,8 +47,9 @@ def test_sigterm_mid_render_stops_the_head_and_its_workers(real_service: Service
     service = real_service
     job_id = service.api.post("/api/jobs", json={"prompt": "a very long train", "seconds": 30}).json()["id"]
     workers = f"heads/{job_id}/vidfarm_workers"
-    _wait(lambda: sum(workers in c for c in _heads(service, job_id)) == 2, "the head's two local workers")
-    _wait(lambda: service.job(job_id)["fraction"] > 0, "rendering under way")
+    wait_for(lambda: sum(workers in c for c in _heads(service, job_id).values()) == 2, "the head's two local workers",
+             timeout=300)  # fmt: skip
+    wait_for(lambda: service.job(job_id)["fraction"] > 0, "rendering under way", timeout=300)
     before = job_processes(service.data_dir, job_id)
     assert len(before) >= 5, before  # papermill, kernel, head, 2 workers
     assert service.proc is not None
@@ -63,7 +63,7 @@ def test_sigterm_mid_render_stops_the_head_and_its_workers(real_service: Service
 def test_cancel_while_the_head_starts_leaves_no_process(real_service: ServiceProcess) -> None:
     service = real_service
     job_id = service.api.post("/api/jobs", json={"prompt": "a very long train", "seconds": 30}).json()["id"]
-    _wait(lambda: _heads(service, job_id), "the head ComfyUI launched", every=0.05)
+    booting_heads = wait_for(lambda: _heads(service, job_id), "the head ComfyUI launched", timeout=300)
     head_log = service.data_dir / "heads" / job_id / "comfyui.log"
     booting = "To see the GUI go to" not in (head_log.read_text(errors="replace") if head_log.exists() else "")
     canceled = service.api.post(f"/api/jobs/{job_id}/cancel").json()
@@ -71,8 +71,8 @@ def test_cancel_while_the_head_starts_leaves_no_process(real_service: ServicePro
     job = service.wait_status(job_id, "canceled", timeout=120)
     assert job["fraction"] == 0
     assert job_processes(service.data_dir, job_id) == {}
-    time.sleep(3)  # nothing comes back later either (a head that finished booting after the cancel)
-    assert job_processes(service.data_dir, job_id) == {}
+    # the head that was booting is dead, not just unlisted: it cannot finish booting later and come back
+    assert all(_gone(pid) for pid in booting_heads), booting_heads
     assert not (service.data_dir / "heads" / job_id).exists()  # a canceled job's scratch is deleted at once
 
 

@@ -24,7 +24,7 @@ def deadline_s(timeout: float = DEFAULT_TIMEOUT_S) -> float:
 
 
 def wait_for(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     what: str,
     *,
     timeout: float = DEFAULT_TIMEOUT_S,

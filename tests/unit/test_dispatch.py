@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.waiting import deadline_s, wait_for
 from vidfarm.errors import (
     DispatchFailed,
     ExecutionFailed,
@@ -111,10 +112,14 @@ def fail_once(error: Exception) -> Behaviour:
 def test_refused_worker_is_set_aside_task_moves_and_worker_rejoins(farm: FakeFarm) -> None:
     released = threading.Event()
     farm.behaviour["a"] = fail_once(ServerRefused("connection refused"))
-    farm.behaviour["b"] = lambda t, w, a: (released.wait(5), None)[1]  # b holds its first task until a is back
+    farm.behaviour["b"] = lambda t, w, a: (released.wait(deadline_s()), None)[
+        1
+    ]  # b holds its first task until a is back
     farm.revive_answers["a"] = [ServerRefused("still restarting"), True]
     d = farm.dispatcher(["a", "b"])
-    threading.Thread(target=lambda: _when(lambda: d.stats["a"].rejoined == 1, released.set), daemon=True).start()
+    threading.Thread(
+        target=_when, args=(lambda: d.stats["a"].rejoined == 1, released.set, "a rejoined"), daemon=True
+    ).start()
     results = d.run(tasks(4))
     assert len(results) == 4
     assert d.stats["a"].rejoined == 1 and not d.stats["a"].retired
@@ -127,11 +132,13 @@ def test_refused_worker_is_set_aside_task_moves_and_worker_rejoins(farm: FakeFar
 def test_hung_worker_loses_its_task_its_stale_prompt_is_cancelled_and_it_rejoins(farm: FakeFarm) -> None:
     released = threading.Event()
     farm.behaviour["a"] = fail_once(WorkerStalled("no progress for 300 s"))
-    farm.behaviour["b"] = lambda t, w, a: (released.wait(5), None)[1]
+    farm.behaviour["b"] = lambda t, w, a: (released.wait(deadline_s()), None)[1]
     # silent twice, then it answers but still holds the prompt (cancel again), then it is clear
     farm.revive_answers["a"] = [ServerUnreachable("no answer"), ServerUnreachable("no answer"), False, True]
     d = farm.dispatcher(["a", "b"], hang_timeout=300.0)
-    threading.Thread(target=lambda: _when(lambda: d.stats["a"].rejoined == 1, released.set), daemon=True).start()
+    threading.Thread(
+        target=_when, args=(lambda: d.stats["a"].rejoined == 1, released.set, "a rejoined"), daemon=True
+    ).start()
     d.run(tasks(4))
     stales = [stale for _, stale in farm.revives]
     assert len(stales) == 4 and all(stale == stales[0] for stale in stales)  # cancelled again until it is gone
@@ -197,12 +204,12 @@ def test_cancel_stops_the_job_and_nothing_new_starts(farm: FakeFarm) -> None:
 
     def hold(task: Task, worker: Worker, attempt: Attempt) -> None:
         started.set()
-        cancelled.wait(5)
+        cancelled.wait(deadline_s())
         raise ExecutionInterrupted("cancelled")
 
     farm.behaviour["a"] = hold
     d = farm.dispatcher(["a"])
-    threading.Thread(target=lambda: (started.wait(5), d.cancel(), cancelled.set()), daemon=True).start()
+    threading.Thread(target=lambda: (started.wait(deadline_s()), d.cancel(), cancelled.set()), daemon=True).start()
     with pytest.raises(ExecutionInterrupted, match="cancelled"):
         d.run(tasks(3))
     assert len(farm.calls) == 1
@@ -236,10 +243,9 @@ def test_one_worker_runs_keyframes_in_order_before_the_segments(farm: FakeFarm) 
     assert sorted(order[len(keys) :]) == sorted(t.id for t in job if t.id.startswith("seg"))
 
 
-def _when(predicate: Callable[[], bool], then: Callable[[], None], timeout: float = 5.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    then()
+def _when(predicate: Callable[[], bool], then: Callable[[], None], what: str) -> None:
+    """Call `then` once `predicate` holds (or once the wait gave up, so that nothing stays held)."""
+    try:
+        wait_for(predicate, what, every=0.01)
+    finally:
+        then()

@@ -1,8 +1,9 @@
 """Which ComfyUI versions vidfarm supports, and advice for a node class a server does not have.
 
 The node pack uses the V3 node schema (`comfy_api.latest`: `io.ComfyNode`, `ComfyExtension`, `comfy_entrypoint`);
-the oldest ComfyUI vidfarm is tested on is MIN_VERSION. Older servers (the 2024 ones report no `comfyui_version`
-in /system_stats) fail to load the pack and answer an unknown node with a bare HTTP 500.
+MIN_VERSION, the oldest ComfyUI vidfarm supports, is kept here and nowhere else. Older servers (the 2024 ones
+report no `comfyui_version` in /system_stats) fail to load the pack and answer an unknown node with a bare HTTP 500.
+Every check that meets a server says what it found and the oldest supported (`version_found`).
 
 `missing_node_problem` is the one place that tells a core node this server is too old for (upgrade ComfyUI) from a
 custom node (install its pack, named when the editor file's `cnr_id`/`aux_id` says which). Callers pass what they
@@ -19,7 +20,10 @@ from pathlib import Path
 
 from vidfarm.errors import Problem
 
-MIN_VERSION = "0.3.75"
+# 0.3.64 (2025-10): the oldest release whose behaviour was observed (comfyui.md: every protocol check gave the same
+# answers as 0.3.75) and one with the V3 schema and `comfy_entrypoint` the pack is written in (both arrived in
+# mid-2025, before 0.3.64); nothing older was ever run. The engine tests run on 0.3.75 offline and on PINNED_TAG online.
+MIN_VERSION = "0.3.64"
 CORE_ORIGIN = "comfy-core"  # the cnr_id the editor writes on core nodes
 NODE_PACK = "vidfarm"
 _STOCK_SNAPSHOT = Path(__file__).resolve().parents[3] / "workflows" / "object_info" / "comfyui-0.3.75.json"
@@ -46,20 +50,35 @@ def too_old(version: str | None) -> bool:
     return found is None or (minimum is not None and found < minimum)
 
 
+def folder_version(comfyui_dir: Path) -> str | None:
+    """The version a ComfyUI folder declares (comfyui_version.py, what its /system_stats reports); None without."""
+    try:
+        found = re.search(r"__version__\s*=\s*[\"']([^\"']+)", (comfyui_dir / "comfyui_version.py").read_text())
+    except OSError:
+        return None
+    return found.group(1) if found else None
+
+
+def version_found(version: str | None) -> str:
+    """What a check found, beside the oldest supported: "ComfyUI 0.3.75 (oldest supported 0.3.64)"."""
+    found = f"ComfyUI {version}" if version else "ComfyUI of unknown version (no comfyui_version)"
+    return f"{found} (oldest supported {MIN_VERSION})"
+
+
 def version_line(version: str | None, *, where: str = "this server") -> str | None:
     """One line saying the server is older than vidfarm supports, or None when it is new enough."""
     if not too_old(version):
         return None
     found = f"ComfyUI {version}" if version else "a ComfyUI from before 2025 (no comfyui_version in /system_stats)"
     return (
-        f"{where} runs {found}; vidfarm needs ComfyUI {MIN_VERSION} or newer (the V3 node schema, "
-        "comfy_api.latest): upgrade ComfyUI"
+        f"{where} runs {found}; vidfarm needs ComfyUI {MIN_VERSION} or newer (the oldest supported; the V3 node "
+        "schema, comfy_api.latest): upgrade ComfyUI"
     )
 
 
 @lru_cache(maxsize=1)
 def core_classes() -> frozenset[str]:
-    """Core node classes of ComfyUI MIN_VERSION (the saved stock /object_info); empty outside a checkout."""
+    """Core node classes of the saved stock /object_info (ComfyUI 0.3.75); empty outside a checkout."""
     try:
         return frozenset(json.loads(_STOCK_SNAPSHOT.read_text()))
     except (OSError, ValueError):

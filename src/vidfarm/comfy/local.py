@@ -1,9 +1,10 @@
 """Start and stop ComfyUI servers on this machine: the demo's embedded default, the tests' head and workers.
 
-One install (scripts/setup-comfyui) serves many instances: each has its own `--base-directory` (custom_nodes,
-models, input, output, temp, user) and port. The node pack is linked into each instance's custom_nodes, and so
-are the packs named in VIDFARM_EXTRA_CUSTOM_NODES (folders, separated by ':'); a head passes that on to the local
-workers it starts, so one setting reaches every instance of a job.
+One install (scripts/setup-comfyui) serves many instances and many clones: each instance has its own
+`--base-directory` (custom_nodes, models, input, output, temp, user) and port, and loads custom nodes from there
+only. The node pack of the clone that starts it is linked into its custom_nodes, and so are the packs named in
+VIDFARM_EXTRA_CUSTOM_NODES (folders, separated by ':'); a head passes that on to the local workers it starts, so
+one setting reaches every instance of a job. The shared install itself carries no link to any clone (decision 0180).
 
 Which install: the rule scripts/setup-comfyui follows, from the one file both read (scripts/comfyui.tag):
 VIDFARM_COMFY_DIR if set; else ~/.cache/vidfarm/comfyui-<tag> for VIDFARM_COMFY_TAG if set; else the pinned
@@ -26,7 +27,7 @@ from typing import Any
 
 import requests
 
-from vidfarm.comfy.compat import version_line
+from vidfarm.comfy.compat import folder_version, version_found, version_line
 from vidfarm.errors import ComfyError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -96,9 +97,11 @@ class LocalComfy:
         install_dir: str | Path | None = None,
         extra_args: tuple[str, ...] = (),
         die_with_parent: bool = False,
+        node_pack: str | Path = NODE_PACK,
     ) -> None:
         self.install_dir = Path(install_dir) if install_dir else default_install_dir()
         self.base_dir = Path(base_dir).resolve()
+        self.node_pack = Path(node_pack).resolve()  # this clone's pack (another clone's for tests of two)
         self.port = port or free_port()
         self._port_given = port is not None
         self.extra_args = extra_args
@@ -122,10 +125,26 @@ class LocalComfy:
     def prepare(self) -> None:
         for sub in ("custom_nodes", "models", "input", "output", "temp", "user"):
             (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
-        for pack in (NODE_PACK, *extra_node_packs()):
+        for pack in (self.node_pack, *extra_node_packs()):
             link = self.base_dir / "custom_nodes" / pack.name
+            if link.is_symlink() and link.resolve() != pack.resolve():
+                link.unlink()  # this base directory is this instance's: a link left by another clone is re-pointed
             if not link.exists():
                 link.symlink_to(pack, target_is_directory=True)
+
+    def _directory_args(self) -> list[str]:
+        """Feature-detected in the install's own flags: `--base-directory` (0.3.75 and the newest have it) keeps
+        custom nodes, models and files to this instance. A ComfyUI without it would also load the shared install's
+        custom_nodes, so it is refused, naming its version and the oldest supported."""
+        flags = self.install_dir / "comfyui" / "comfy" / "cli_args.py"
+        try:
+            has_base_directory = "--base-directory" in flags.read_text(errors="replace")
+        except OSError:
+            has_base_directory = True  # no flags file to read (an unusual layout): let ComfyUI itself say
+        if not has_base_directory:
+            found = version_found(folder_version(self.install_dir / "comfyui"))
+            raise ComfyError(f"{found} at {self.install_dir} has no --base-directory flag: upgrade ComfyUI")
+        return ["--base-directory", str(self.base_dir)]
 
     def start(self, *, ready_timeout: float = 120.0) -> LocalComfy:
         """Launch and wait until ready. Interrupted or failed while it boots (a job canceled while its head
@@ -145,14 +164,14 @@ class LocalComfy:
         self.prepare()
         args = [
             str(python),
-            "main.py",
+            # by its absolute path: /system_stats argv[0] then names the install (vidfarm.comfy.engine)
+            str((self.install_dir / "comfyui" / "main.py").resolve()),
             "--cpu",
             "--listen",
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--base-directory",
-            str(self.base_dir),
+            *self._directory_args(),
             "--disable-auto-launch",
             *self.extra_args,
         ]
@@ -179,9 +198,8 @@ class LocalComfy:
             lines = [line for line in self.log_tail(200).splitlines() if "vidfarm" in line]
             old = version_line(version, where=f"ComfyUI at {self.install_dir}")
             self.stop()
-            raise ComfyError(
-                "\n".join(["the vidfarm node pack did not load into ComfyUI:", *([old] if old else []), *lines])
-            )
+            first = f"the vidfarm node pack did not load into {version_found(version)} at {self.install_dir}:"
+            raise ComfyError("\n".join([first, *([old] if old else []), *lines]))
 
     @property
     def pid_path(self) -> Path:

@@ -148,8 +148,9 @@ class PromptRun:
             if self._events:
                 self._events.close()
 
-    def cancel(self) -> None:
-        """Stop this prompt on the server (pending or running); wait() then raises ExecutionInterrupted."""
+    def cancel(self) -> bool:
+        """Stop this prompt on the server (pending or running); wait() then raises ExecutionInterrupted.
+        False when the server could not be reached: the prompt may still be there."""
         self._cancelled.set()
         try:
             self.client.cancel(self.prompt_id)
@@ -157,6 +158,8 @@ class PromptRun:
             log.warning(
                 "cancel: server unreachable; prompt %s is still there until a cancel gets through", self.prompt_id
             )
+            return False
+        return True
 
     # --- internals ----------------------------------------------------------------------------------------
     def _submit(self) -> None:

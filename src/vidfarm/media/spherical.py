@@ -340,7 +340,7 @@ def read_side_data(path: str | Path) -> DecodedSideData:
 def _side_data_words(frame: Any) -> dict[str, tuple[int, ...]]:
     """Type name → the first nine little-endian u32 of that side data (AVStereo3D / AVSphericalMapping)."""
     side_data = frame.side_data
-    # PyAV 18 made this a mapping (Type -> SideData; iterating yields the keys); before, a sequence of SideData.
-    items: list[Any] = list(side_data.values()) if hasattr(side_data, "values") else list(side_data)
+    # Iterating yields SideData objects up to PyAV 17 and Type keys from PyAV 18, where it became a mapping.
+    items: list[Any] = [entry if hasattr(entry, "type") else side_data[entry] for entry in side_data]
     blobs = [(item.type.name, bytes(item)) for item in items]
     return {name: struct.unpack_from("<9I", blob) for name, blob in blobs if len(blob) >= 36}

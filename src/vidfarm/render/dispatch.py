@@ -6,8 +6,9 @@ progress for `hang_timeout` (hung) send the task to another worker and the worke
 until it answers, its stale prompt is cancelled for real, and it rejoins (or, silent past `rejoin_timeout`, is
 retired). A prompt waiting in a healthy worker's queue is alive. A worker that refuses a workflow (a missing model
 or node) is not offered it again; errors on the head's own disk fail the attempt, never the worker. Results are
-pulled (workers never call back) into a cache keyed by the task's workflow, values and input files, so a job run
-again reuses finished tasks.
+pulled (workers never call back) into a cache keyed by the task's workflow, values and input files and by the engine
+that rendered it (ComfyUI version and install, `vidfarm.comfy.engine`), so a job run again reuses finished tasks,
+but only those an engine of its pool rendered: nothing one ComfyUI made is passed off as another's (decision 0180).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import requests
 
 from vidfarm.comfy import ComfyClient, PromptRun
+from vidfarm.comfy.engine import engine_id
 from vidfarm.errors import (
     AuthRejected,
     ComfyError,
@@ -116,6 +118,8 @@ class Attempt:
 
 Execute = Callable[[Task, Worker, Attempt], dict[str, Path]]
 Revive = Callable[[Worker, set[str]], bool]  # True: answers, and none of these prompts is queued or running there
+Engine = Callable[[Worker], str | None]  # the engine a worker runs (vidfarm.comfy.engine); None: cannot tell now
+UNKNOWN_ENGINE = "unknown"  # results of a worker whose engine could not be told: stored, never reused
 OK, RETRY, UNWELL, STOP = "ok", "retry", "unwell", "stop"
 
 
@@ -134,6 +138,7 @@ class Dispatcher:
         on_progress: Callable[[float, str], None] | None = None,
         execute: Execute | None = None,
         revive: Revive | None = None,
+        engine: Engine | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
@@ -152,6 +157,9 @@ class Dispatcher:
         self.clock = clock
         self._execute = execute or self._execute_on_comfy
         self._revive = revive or self._revive_comfy
+        # the engine is asked of the ComfyUI the default executor renders on; another executor names its own or none
+        self._engine_of = engine or (self._engine_on_comfy if execute is None else _unnamed_engine)
+        self._engines: dict[str, str] = {}  # worker name -> engine, asked once per job
         self._sleep = sleep or self._wait_a_while
         self.stats = {w.name: WorkerStats() for w in workers}
         self.results: dict[str, TaskResult] = {}
@@ -182,8 +190,9 @@ class Dispatcher:
         if missing:
             raise DispatchFailed(f"tasks depend on unknown tasks {sorted(missing)}")
         self.policy = LookaheadPolicy([Node(t.id, t.workflow, frozenset(t.deps), t.units) for t in tasks])
+        engines = self._pool_engines() if any(self.cache_dir.glob("*.json")) else []
         for task in tasks:
-            self._reuse_cached(task)
+            self._reuse_cached(task, engines)
         threads = [
             threading.Thread(target=self._worker_loop, args=(w,), name=f"dispatch-{w.name}", daemon=True)
             for w in self.workers
@@ -291,7 +300,7 @@ class Dispatcher:
         """Run the task once on the worker: OK, RETRY (the task failed, not the worker), UNWELL or STOP."""
         attempt = Attempt(self.clock(), self.clock())
         try:
-            files = self._execute(task, worker, attempt)
+            files = self._store(task, worker, self._execute(task, worker, attempt))
         except ExecutionInterrupted as exc:
             self._book(worker, attempt, self.clock())
             if self._cancelled.is_set():
@@ -431,11 +440,10 @@ class Dispatcher:
             values[parameter] = client.upload_image(self.results[source].files[role], subfolder="vidfarm/inputs")
         attempt.alive_at = self.clock()
         graph = declaration.fill(declaration.graph(), values)
-        staging = self.cache_dir / "staging" / f"{task.id}-{worker.name}"
         run = PromptRun(
             client,
             graph,
-            dest_dir=staging,
+            dest_dir=self._staging(task, worker),
             poll_interval=self.poll_interval,
             stall_timeout=self.hang_timeout,
             unreachable_timeout=self.hang_timeout,
@@ -458,7 +466,10 @@ class Dispatcher:
             if node_id not in by_node:
                 raise OutputInvalid(f"{task.workflow} on {worker.name} gave no {role} (node {node_id})")
             files[role] = by_node[node_id]
-        return self._store(task, files, staging)
+        return files
+
+    def _staging(self, task: Task, worker: Worker) -> Path:
+        return self.cache_dir / "staging" / f"{task.id}-{worker.name}"
 
     def _on_run_progress(self, task: Task, fraction: float) -> None:
         with self._cond:
@@ -469,44 +480,76 @@ class Dispatcher:
         if self.on_progress:
             self.on_progress(self.fraction(), detail)
 
-    # --- the cache ----------------------------------------------------------------------------------------
-    def _cache_key(self, task: Task) -> str:
-        digest = hashlib.sha256(json.dumps([task.workflow, task.values], sort_keys=True).encode())
+    # --- the cache: results keyed by the task and the engine that rendered them -----------------------------
+    def _cache_key(self, task: Task, engine: str) -> str:
+        digest = hashlib.sha256(json.dumps([task.workflow, task.values, engine], sort_keys=True).encode())
         for parameter in sorted(task.inputs):
             source, role = task.inputs[parameter]
             digest.update(parameter.encode() + _file_digest(self.results[source].files[role]).encode())
         return digest.hexdigest()[:16]
 
-    def _manifest(self, task: Task) -> Path:
-        return self.cache_dir / f"{task.id}-{self._cache_key(task)}.json"
+    def _manifest(self, task: Task, engine: str) -> Path:
+        return self.cache_dir / f"{task.id}-{self._cache_key(task, engine)}.json"
 
-    def _store(self, task: Task, files: dict[str, Path], staging: Path) -> dict[str, Path]:
-        key = self._cache_key(task)
+    def _engine(self, worker: Worker) -> str | None:
+        known = self._engines.get(worker.name)
+        if known is None:
+            known = self._engine_of(worker)
+            if known is not None:
+                self._engines[worker.name] = known
+        return known
+
+    def _pool_engines(self) -> list[str]:
+        """The engines of the pool's workers that answer now, asked all at once (a silent one costs one timeout)."""
+        threads = [threading.Thread(target=self._engine, args=(w,), daemon=True) for w in self.workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sorted({self._engines[w.name] for w in self.workers if w.name in self._engines})
+
+    def _store(self, task: Task, worker: Worker, files: dict[str, Path]) -> dict[str, Path]:
+        engine = self._engine(worker) or UNKNOWN_ENGINE
+        key = self._cache_key(task, engine)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
         stored = {}
         for role, path in files.items():
             target = self.cache_dir / f"{task.id}-{key}.{role}{path.suffix}"
             shutil.move(str(path), target)
             stored[role] = target
-        manifest = self._manifest(task)
+        manifest = self._manifest(task, engine)
         manifest.with_suffix(".tmp").write_text(json.dumps({r: p.name for r, p in stored.items()}))
         manifest.with_suffix(".tmp").replace(manifest)  # written last: a manifest means every file is complete
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(self._staging(task, worker), ignore_errors=True)
         return stored
 
-    def _reuse_cached(self, task: Task) -> None:
-        """A task whose inputs are all known and whose result is in the cache is done already."""
+    def _reuse_cached(self, task: Task, engines: list[str]) -> None:
+        """A task whose inputs are all known and whose result one of the pool's engines rendered is done already."""
         if not task.deps <= set(self.results):
             return
-        manifest = self._manifest(task)
-        if not manifest.exists():
+        for engine in engines:
+            manifest = self._manifest(task, engine)
+            if not manifest.exists():
+                continue
+            files = {role: self.cache_dir / name for role, name in json.loads(manifest.read_text()).items()}
+            try:
+                for path in files.values():
+                    probe(path)
+            except (OutputInvalid, OSError):
+                continue
+            self.results[task.id] = TaskResult(files, reused=True)
             return
-        files = {role: self.cache_dir / name for role, name in json.loads(manifest.read_text()).items()}
+
+    def _engine_on_comfy(self, worker: Worker) -> str | None:
         try:
-            for path in files.values():
-                probe(path)
-        except (OutputInvalid, OSError):
-            return
-        self.results[task.id] = TaskResult(files, reused=True)
+            return engine_id(self._client(worker).system_stats())
+        except (ComfyError, requests.RequestException, ValueError) as exc:
+            log.info("worker %s did not say which engine it runs (%s): none of its results is reused", worker.name, exc)
+            return None
+
+
+def _unnamed_engine(worker: Worker) -> str | None:
+    return None
 
 
 def _secret(value: str | None) -> str | None:
