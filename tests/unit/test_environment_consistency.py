@@ -87,8 +87,8 @@ def test_scripts_lock_check_finds_the_lock_current(tmp_path: Path) -> None:
     (tmp_path / ".venv").symlink_to(REPO / ".venv")
     (tmp_path / "requirements.lock").write_bytes(LOCK.read_bytes())
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert '"av>=12,<19"' in pyproject
-    (tmp_path / "pyproject.toml").write_text(pyproject.replace('"av>=12,<19"', '"av>=12,<18"'))
+    assert '"av>=14,<19"' in pyproject
+    (tmp_path / "pyproject.toml").write_text(pyproject.replace('"av>=14,<19"', '"av>=14,<18"'))
     stale = subprocess.run([tmp_path / "scripts" / "lock", "--check"], capture_output=True, text=True, timeout=600)
     assert stale.returncode == 1, stale.stderr[-2000:]
     assert "-av==18" in stale.stdout and "does not match pyproject.toml" in stale.stderr
