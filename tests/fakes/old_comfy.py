@@ -4,6 +4,8 @@
     OldComfy(version="0.5.1", jobs_api=True, cancel_status=404)   2025-12 to 2026-06: /api/jobs but no jobs cancel route
 
 Every POST is recorded in `posted` as (path, JSON body or None), so tests assert on what reached the server.
+`accepted` says where each accepted prompt goes, one entry per POST /prompt in order ("pending", "running", or
+"forget": as a restarted server that lost it); with none left a prompt goes nowhere. `/history` lists nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class OldComfy:
     running: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     posted: list[tuple[str, Any]] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -78,6 +81,8 @@ class OldComfy:
             return (200, {"jobs": []}) if self.jobs_api else (404, "404: Not Found")
         if path == "/object_info":
             return 200, self.classes
+        if path.startswith("/history/"):
+            return 200, {}
         if path == "/queue":
             return 200, {
                 "queue_running": [[0, pid, {}, {}, []] for pid in self.running],
@@ -90,6 +95,9 @@ class OldComfy:
             graph = (body or {}).get("prompt", {})
             if any(node["class_type"] not in self.classes for node in graph.values()):
                 return 500, CRASH  # what a pre-V3 server does with an unknown class
+            where = self.accepted.pop(0) if self.accepted else "forget"
+            if where != "forget":
+                getattr(self, where).append(body.get("prompt_id"))
             return 200, {"prompt_id": body.get("prompt_id"), "number": 0, "node_errors": {}}
         if path.startswith("/api/jobs/") and path.endswith("/cancel"):
             if self.cancel_status != 200:

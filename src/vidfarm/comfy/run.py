@@ -8,9 +8,10 @@ the socket only speeds things up. If the server forgets the prompt (restart: his
 twice in a row) the same graph is re-submitted under the same id, once.
 
 Judged by what the server does: refused connections (nothing listens: dead, or restarting) are borne for
-`down_grace`; no answer at all for `unreachable_timeout`; a prompt the server lists as pending is alive (it waits
-behind other work), one that runs must show progress within `stall_timeout`. `last_alive` is the last moment the
-server showed it was working on this prompt, so time lost to a dead worker is not booked as work.
+`down_grace`; no answer at all for `unreachable_timeout`; a prompt the server lists as pending behind a running
+one is alive (it waits behind other work), one that runs, or waits while nothing runs, must show progress within
+`stall_timeout` (a resubmitted prompt too: it ends in a result or a clear error within that bound). `last_alive` is
+the last moment the server showed it was working on this prompt, so time lost to a dead worker is not booked as work.
 """
 
 from __future__ import annotations
@@ -203,15 +204,25 @@ class PromptRun:
             down_since = None
             if entry is not None:
                 return entry
-            known = self.prompt_id in running or self.prompt_id in pending
-            if known:
-                self.last_alive = self._clock()  # it answers and holds our prompt: time spent there is work
-            if self.prompt_id in pending or (known and not self._events.connected):
-                self._alive()  # waiting behind other work is alive; without a socket, "still there" is all we see
+            known = self._judge(running, pending)
             missing = 0 if known else missing + 1
             if missing >= 2:  # two looks apart: not a race between history and queue
                 self._handle_lost()
                 missing = 0
+
+    def _judge(self, running: list[str], pending: list[str]) -> bool:
+        """Whether the server holds our prompt, and whether that counts as progress (for `stall_timeout`).
+
+        Pending behind a running prompt is waiting, which is alive. Pending while nothing runs is a server whose
+        executor does not take work (seen after a restart): not progress, so the stall timeout ends the wait.
+        Running is alive by the socket's events, or, with no socket, by being listed at all."""
+        ours_running, ours_pending = self.prompt_id in running, self.prompt_id in pending
+        if ours_running or ours_pending:
+            self.last_alive = self._clock()  # it answers and holds our prompt: time spent there is work
+        socket = self._events is not None and self._events.connected
+        if (ours_pending and running) or (ours_running and not socket):
+            self._alive()
+        return ours_running or ours_pending
 
     def _give_up_when_down(self, exc: ServerUnreachable, down_for: float) -> None:
         """Refused (dead, or restarting) is borne for the grace; silence (hung, or a vanished host) longer."""
