@@ -88,7 +88,7 @@ def test_worker_start_fetches_models_and_serves_comfyui_only_behind_the_token(tm
         missing = find_declaration(tmp_path / "workflows", "tiny").models[0]
         other = type(missing)("vae", "not_there.safetensors")
         assert not http_ready([other])(worker)  # running is not ready: the models must be listed
-        ps = subprocess.run(["ps", "-o", "args=", "-g", str(process.pid)], capture_output=True, text=True).stdout
+        ps = subprocess.run(["ps", "-ww", "-o", "args=", "-g", str(process.pid)], capture_output=True, text=True).stdout
         assert "--listen 127.0.0.1" in ps and "vidfarm.worker.token_proxy" in ps
     finally:
         stop(process)
