@@ -24,6 +24,7 @@ ADMIN, FRIEND, STRANGER = 1001, 1002, 9999
 FAKE_NOTEBOOK = REPO / "tests" / "data" / "fake_pipeline.ipynb"
 REAL_NOTEBOOK = REPO / "notebooks" / "10_long_video.ipynb"
 SMALL = {"seconds": 4.0, "width": 320, "height": 180, "recipe": "standin"}
+FINISHED = ("succeeded", "failed", "canceled")  # a job in one of these stays there
 
 
 def free_port() -> int:
@@ -83,6 +84,11 @@ class ServiceProcess:
         path = self.data_dir / "service.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def log_tail(self) -> str:
+        """The end of the log without the access lines of the tests' own polling."""
+        lines = [line for line in self.log().splitlines() if '"GET /api/jobs' not in line and "/healthz" not in line]
+        return "\n".join(lines)[-3000:]
+
     def kill(self) -> None:
         """SIGKILL: the service dies mid-job with no chance to clean up."""
         assert self.proc is not None
@@ -112,11 +118,14 @@ class ServiceProcess:
 
         def reached() -> dict[str, Any] | None:
             seen[:] = [self.job(job_id)]
-            return seen[0] if seen[0]["status"] in statuses else None
+            if seen[0]["status"] in statuses:
+                return seen[0]
+            assert seen[0]["status"] not in FINISHED, describe()  # it ended otherwise: no use waiting on
+            return None
 
         def describe() -> str:
             job = seen[0] if seen else {"status": "?", "error": ""}
-            return f"job {job_id} is {job['status']}: {job['error']}\n{self.log()[-3000:]}"
+            return f"job {job_id} is {job['status']}: {job['error']}\n{self.log_tail()}"
 
         found: dict[str, Any] = wait_for(reached, f"job {job_id} {' or '.join(statuses)}", timeout=timeout,
                                          every=0.2, describe=describe)  # fmt: skip
