@@ -15,6 +15,7 @@ import requests
 from tests.conftest import REPO, require_comfy_install
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.proxies import TEST_TOKEN
+from tests.fakes.runpod_api import FakeRunPod
 from tests.support.waiting import wait_for
 from vidfarm.comfy.local import free_port
 from vidfarm.fleet.autoscaler import Worker
@@ -98,6 +99,7 @@ def test_worker_start_fetches_models_and_serves_comfyui_only_behind_the_token(tm
 def test_worker_start_refuses_without_a_token_and_names_a_missing_model(tmp_path: Path) -> None:
     write_workflow(tmp_path / "workflows")
     hub = FakeHub(files={}).start()
+    runpod = FakeRunPod().start()
     try:
         no_token = start(tmp_path, hub, free_port(), VIDFARM_WORKER_TOKEN="short")
         assert no_token.wait(30) == 2
@@ -109,9 +111,19 @@ def test_worker_start_refuses_without_a_token_and_names_a_missing_model(tmp_path
             assert blocked.wait(60) == 1
         assert "the token proxy did not start on port" in (tmp_path / "worker.log").read_text()
         assert not (tmp_path / "base" / "models" / "vae").exists()
-        missing = start(tmp_path, hub, free_port())
+        # an idle shutdown with nothing to destroy would keep the proxy from starting: turned off, said, started
+        missing = start(tmp_path, hub, free_port(), VIDFARM_IDLE_SHUTDOWN_S="600")
         assert missing.wait(60) != 0
         log = (tmp_path / "worker.log").read_text()
+        assert "no way to destroy this instance" in log and "(idle shutdown: 0s)" in log
         assert "models/vae/tiny_vae.safetensors: org/tiny/tiny_vae.safetensors does not exist on the hub" in log
+        # on RunPod: the proxy destroys its own pod with the pod-scoped key, no command needed
+        pod = runpod.add_pod("vidfarm-worker-1")
+        on_runpod = start(tmp_path, hub, free_port(), VIDFARM_IDLE_SHUTDOWN_S="600", **runpod.pods[pod]["provider_env"])
+        assert on_runpod.wait(60) != 0
+        log = (tmp_path / "worker.log").read_text()
+        assert "(idle shutdown: 600s)" in log and "does not exist on the hub" in log
+        assert "no way to destroy" not in log and runpod.key_of(pod) not in log
     finally:
         hub.stop()
+        runpod.stop()

@@ -4,6 +4,10 @@ provider sends (`gpuTypes` prices), with the documented shapes (reference/gpu-cl
 `on_create(pod)` lets a test bring a "worker" up and report the host port mapped to 8288 (the pod then shows
 `publicIp` and `portMappings`); `on_destroy(pod)` stops it; `billed()` is the account's charge (costPerHr x seconds
 from create to terminate).
+
+Like RunPod, every pod gets its own pod-scoped key (`pod["provider_env"]`: RUNPOD_POD_ID, RUNPOD_API_KEY, and
+RUNPOD_REST_URL pointing at this fake): it may only terminate (or read) its own pod, 403 elsewhere.
+`pod["destroyed_by"]` says who terminated it ("account" or "self"); `fail_deletes` answers the next DELETEs 500.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.fakes.json_http import serve_json, stop_server
+from vidfarm.fleet.runpod import REST_URL_ENV
 
 API_KEY = "test-runpod-key-0123456789"
 
@@ -37,6 +42,8 @@ class FakeRunPod:
     on_create: Callable[[dict[str, Any]], int | None] | None = None
     on_destroy: Callable[[dict[str, Any]], None] | None = None
     no_capacity: set[str] = field(default_factory=set)
+    scoped_keys: dict[str, str] = field(default_factory=dict)  # pod-scoped key -> its pod (kept after terminate)
+    fail_deletes: int = 0
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -58,7 +65,17 @@ class FakeRunPod:
             "id": pod_id, "name": name, "desiredStatus": status, "costPerHr": cost, "publicIp": None,
             "portMappings": {}, "env": {}, "imageName": "img", "gpu": {"id": "?", "count": 1}, "created": time.time(),
         }  # fmt: skip
+        key = "rp-pod-" + secrets.token_urlsafe(12)
+        self.scoped_keys[key] = pod_id
+        self.pods[pod_id]["provider_env"] = {
+            "RUNPOD_POD_ID": pod_id,
+            "RUNPOD_API_KEY": key,
+            REST_URL_ENV: self.rest_url if self.server else "",
+        }
         return pod_id
+
+    def key_of(self, pod_id: str) -> str:
+        return next(key for key, pod in self.scoped_keys.items() if pod == pod_id)
 
     def map_port(self, pod_id: str, host_port: int, *, container_port: int = 8288) -> None:
         pod = self.pods[pod_id]
@@ -96,7 +113,10 @@ class FakeRunPod:
             return self.one_pod(method, parts[2])
         return 404, {"error": f"unknown route {method} {path}"}
 
-    def one_pod(self, method: str, pod_id: str) -> tuple[int, Any]:
+    def one_pod(self, method: str, pod_id: str, *, by: str = "account") -> tuple[int, Any]:
+        if method == "DELETE" and self.fail_deletes > 0:
+            self.fail_deletes -= 1
+            return 500, {"error": "internal error (injected)"}
         pod = self.pods.get(pod_id)
         if pod is None:
             return 404, {"error": "pod not found"}
@@ -105,7 +125,7 @@ class FakeRunPod:
         if method != "DELETE":
             return 404, {"error": f"unknown route {method} /v1/pods/{pod_id}"}
         del self.pods[pod_id]
-        pod["desiredStatus"], pod["terminated"] = "TERMINATED", time.time()
+        pod["desiredStatus"], pod["terminated"], pod["destroyed_by"] = "TERMINATED", time.time(), by
         self.destroyed.append(pod)
         if self.on_destroy is not None:
             self.on_destroy(pod)
@@ -123,9 +143,16 @@ class FakeRunPod:
     def _handle(self, method: str, path: str, body: dict[str, Any], headers: Message) -> tuple[int, Any]:
         auth = headers.get("Authorization", "")
         self.requests.append({"method": method, "path": path, "body": body, "auth": auth})
+        path = path.split("?")[0]
+        scheme, _, key = auth.partition(" ")
+        if scheme == "Bearer" and key in self.scoped_keys:  # a pod's own key: its own pod only
+            own = self.scoped_keys[key]
+            if path.rstrip("/") != f"/v1/pods/{own}" or method not in ("GET", "DELETE"):
+                return 403, {"error": "Forbidden: this pod-scoped key is for another pod"}
+            return self.one_pod(method, own, by="self")
         if auth != f"Bearer {API_KEY}":
             return 401, {"error": "Unauthorized"}
-        return self.route(method, path.split("?")[0], body)
+        return self.route(method, path, body)
 
     def stop(self) -> None:
         stop_server(self.server)

@@ -5,10 +5,15 @@
 report its host port; `set_status` moves an instance through loading -> running -> stopped (outbid).
 `on_destroy(instance)` stops it again; `billed()` is what the account would be charged (price x seconds from create
 to destroy), for tests that hold the master's ledger against the provider's bill.
+
+Like Vast.ai, every instance gets its own key (`row["provider_env"]`: CONTAINER_ID, CONTAINER_API_KEY, and VAST_URL
+pointing at this fake): it may only destroy (or show) its own instance, 403 elsewhere. `row["destroyed_by"]` says
+who destroyed it ("account" or "self"); `fail_deletes` answers the next DELETEs 500.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tests.fakes.json_http import serve_json, stop_server
+from vidfarm.fleet.vast import API_URL_ENV
 
 API_KEY = "test-vast-key-0123456789"
 
@@ -38,6 +44,8 @@ class FakeVast:
     on_destroy: Callable[[dict[str, Any]], None] | None = None
     destroyed: list[dict[str, Any]] = field(default_factory=list)
     gone_offers: set[int] = field(default_factory=set)
+    scoped_keys: dict[str, int] = field(default_factory=dict)  # per-instance key -> its instance (kept after destroy)
+    fail_deletes: int = 0
     next_id: int = 4242
     server: ThreadingHTTPServer | None = None
 
@@ -54,7 +62,15 @@ class FakeVast:
             "cur_state": "running", "dph_total": price, "start_date": time.time(), "extra_env": [],
             "public_ipaddr": "127.0.0.1", "ports": {}, "image_uuid": "img",
         }  # fmt: skip
+        key = "vast-instance-" + secrets.token_urlsafe(12)
+        self.scoped_keys[key] = instance_id
+        self.instances[instance_id]["provider_env"] = {
+            "CONTAINER_ID": str(instance_id), "CONTAINER_API_KEY": key, API_URL_ENV: self.url if self.server else "",
+        }  # fmt: skip
         return instance_id
+
+    def key_of(self, instance_id: int) -> str:
+        return next(key for key, own in self.scoped_keys.items() if own == instance_id)
 
     def set_status(self, instance_id: int, status: str, *, host_port: int | None = None) -> None:
         row = self.instances[instance_id]
@@ -86,11 +102,17 @@ class FakeVast:
         self.requests.append(
             {"method": method, "path": parsed.path, "query": parse_qs(parsed.query), "body": body, "auth": auth}
         )
+        scheme, _, key = auth.partition(" ")
+        if scheme == "Bearer" and key in self.scoped_keys:  # an instance's own key: its own instance only
+            own = self.scoped_keys[key]
+            if parsed.path.rstrip("/") != f"/api/v0/instances/{own}" or method not in ("GET", "DELETE"):
+                return 403, {"success": False, "error": "forbidden", "msg": "this key is for another instance"}
+            return self.route(method, parsed.path, body, by="self")
         if auth != f"Bearer {API_KEY}":
             return 401, {"success": False, "error": "invalid_api_key"}
         return self.route(method, parsed.path, body)
 
-    def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    def route(self, method: str, path: str, body: dict[str, Any], *, by: str = "account") -> tuple[int, Any]:
         parts = [p for p in path.split("/") if p]
         if method == "POST" and path == "/api/v0/bundles/":
             cap = body.get("dph_total", {}).get("lte")
@@ -104,10 +126,13 @@ class FakeVast:
             if method == "GET":
                 return 200, {"instances": self.instances.get(instance_id)}
             if method == "DELETE":
+                if self.fail_deletes > 0:
+                    self.fail_deletes -= 1
+                    return 500, {"success": False, "error": "internal_error", "msg": "injected"}
                 row = self.instances.pop(instance_id, None)
                 if row is None:
                     return 404, {"success": False, "error": "no_such_instance"}
-                row["end_date"] = time.time()
+                row["end_date"], row["destroyed_by"] = time.time(), by
                 self.destroyed.append(row)
                 if self.on_destroy is not None:
                     self.on_destroy(row)

@@ -1,5 +1,6 @@
 """ "GPU" workers for the fake providers: each rented instance becomes a real `scripts/worker-start` (the real
-ComfyUI on loopback, on the CPU, behind the real token proxy with the token the master put in its environment),
+ComfyUI on loopback, on the CPU, behind the real token proxy with the token the master put in its environment, and
+the variables the provider injects: the idle shutdown destroys the instance at the fake with its own scoped key),
 and is stopped when the instance is destroyed. Used as the fakes' `on_create` / `on_destroy`."""
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ class LocalWorkers:
         env = {
             **os.environ,
             **sent,
+            **{str(k): str(v) for k, v in (instance.get("provider_env") or {}).items()},
             "VIDFARM_COMFY_DIR": str(require_comfy_install()),
             "VIDFARM_BASE_DIR": str(folder / "base"),
             "VIDFARM_COMFY_PORT": str(free_port()),
             "VIDFARM_PUBLIC_PORT": str(port),
             "VIDFARM_COMFY_ARGS": "--cpu",
-            "VIDFARM_IDLE_SHUTDOWN_S": "0",  # the master destroys it; the fake has no self-destroy endpoint
         }
         log = (folder / "worker.log").open("wb")
         process = subprocess.Popen([str(REPO / "scripts" / "worker-start")], env=env, stdout=log,

@@ -21,7 +21,7 @@ from vidfarm.fleet.budget import Budget
 from vidfarm.fleet.ledger import Ledger
 from vidfarm.fleet.pool import http_ready, node_classes_for
 from vidfarm.fleet.provider import OfferQuery, SystemClock
-from vidfarm.fleet.vast import VastProvider
+from vidfarm.fleet.vast import API_URL_ENV, VastProvider
 from vidfarm.worker.models_fetch import models_for
 
 DEFAULT_IMAGE = "ghcr.io/vidfarm/worker:0.1"
@@ -37,7 +37,7 @@ def vast_autoscaler(
     gpu_name: str = "",
 ) -> Autoscaler:
     settings = os.environ if env is None else env
-    provider = VastProvider(settings.get("VAST_API_KEY", ""), server_url=settings.get("VAST_URL") or None)
+    provider = VastProvider(settings.get("VAST_API_KEY", ""), server_url=settings.get(API_URL_ENV) or None)
     worker_env = {"VIDFARM_WORKFLOWS": ",".join(workflows)}
     if settings.get("HF_TOKEN"):
         worker_env["HF_TOKEN"] = settings["HF_TOKEN"]

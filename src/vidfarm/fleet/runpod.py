@@ -17,6 +17,7 @@ from vidfarm.errors import ProviderError
 from vidfarm.fleet.provider import Instance, LaunchSpec, Offer, OfferQuery
 
 REST_URL = "https://rest.runpod.io/v1"
+REST_URL_ENV = "RUNPOD_REST_URL"  # a worker's self-destroy reads its REST base here (tests: a local fake)
 GRAPHQL_URL = "https://api.runpod.io/graphql"
 GPU_TYPES_QUERY = "query GpuTypes { gpuTypes { id displayName memoryInGb securePrice communityPrice } }"
 LOADING = ("CREATED", "STARTING", "")

@@ -13,6 +13,9 @@ import requests
 from vidfarm.errors import ProviderError
 from vidfarm.fleet.provider import Instance, LaunchSpec, Offer, OfferQuery
 
+API_URL = "https://console.vast.ai"
+API_URL_ENV = "VAST_URL"  # the API base override (master: configure.py; worker: its self-destroy), tests' fake
+
 
 def offer_query_text(query: OfferQuery) -> str:
     """The SDK's query grammar (`field op value`, spaces in names as `_`)."""

@@ -9,14 +9,17 @@ constant time, and anything else gets 401 before a byte reaches ComfyUI. Runs on
 ComfyUI starting: vidfarm.worker.boot_status) itself, so it works before ComfyUI does; worker-start starts the proxy
 first for that reason.
 
-With `--idle-shutdown SECONDS --shutdown-command CMD` (or VIDFARM_IDLE_SHUTDOWN_S / VIDFARM_SHUTDOWN_COMMAND) a
-watchdog runs CMD once when no authenticated request or WebSocket message arrived for that long.
+With `--idle-shutdown SECONDS` (or VIDFARM_IDLE_SHUTDOWN_S) a watchdog destroys this worker once no authenticated
+request or WebSocket message arrived for that long: by default its own instance with the provider's scoped key
+(RunPod or Vast.ai, vidfarm.worker.self_destroy); `--shutdown-command CMD` (or VIDFARM_SHUTDOWN_COMMAND) runs CMD
+instead, for other hosts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hmac
 import os
 import threading
@@ -27,7 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from vidfarm.errors import ConfigError, ProcessStartFailed
-from vidfarm.worker import boot_status
+from vidfarm.worker import boot_status, self_destroy
 from vidfarm.worker.watchdog import Watchdog, run_command
 
 BOOT_PATH = "/vidfarm/boot"
@@ -204,9 +207,15 @@ def main() -> None:
     token = os.environ.get("VIDFARM_WORKER_TOKEN", "")
     watchdog = None
     if args.idle_shutdown > 0:
-        if not args.shutdown_command:
-            parser.error("--idle-shutdown needs --shutdown-command (or VIDFARM_SHUTDOWN_COMMAND)")
-        watchdog = Watchdog(args.idle_shutdown, run_command(args.shutdown_command))
+        if args.shutdown_command:
+            watchdog = Watchdog(args.idle_shutdown, run_command(args.shutdown_command))
+        elif (target := self_destroy.detect()) is not None:
+            watchdog = Watchdog(args.idle_shutdown, functools.partial(self_destroy.destroy, target))
+        else:
+            parser.error(
+                "--idle-shutdown needs --shutdown-command (or VIDFARM_SHUTDOWN_COMMAND) where no provider is "
+                f"detected: looked for {self_destroy.LOOKED_FOR}"
+            )
     boot_file = os.environ.get(boot_status.ENV)
     proxy = TokenProxy(args.upstream, token, watchdog=watchdog, boot_file=Path(boot_file) if boot_file else None)
     web.run_app(proxy.app(), host=args.host, port=args.port, print=None)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 class Watchdog:
     def __init__(
-        self, idle_s: float, on_expire: Callable[[], None], *, clock: Callable[[], float] = time.monotonic
+        self, idle_s: float, on_expire: Callable[[], object], *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         if idle_s <= 0:
             raise ConfigError("the watchdog's idle time must be positive (seconds)")
